@@ -1,0 +1,120 @@
+# Builds the NGINX module, the FastCGI worker and the C unit tests into
+# build/.  `make run` starts the whole stack, `make test` runs every test.
+
+NGINX_SRC     ?= /usr/share/nginx/src
+BUILD         := build
+NGINX_BUILD   := $(BUILD)/nginx
+MODULE_SO     := $(NGINX_BUILD)/objs/ngx_http_ticket_module.so
+WORKER_BIN    := $(BUILD)/worker/ticket-worker
+WORKER_LIB    := $(BUILD)/worker/libworker.a
+
+CC            ?= cc
+WARN          := -Wall -Wextra -Werror
+OPT           ?= -O2 -g
+SAN_FLAGS     :=
+ifeq ($(SANITIZE),1)
+SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined
+endif
+
+PKGS          := libmariadb yajl fcgi
+PKG_CFLAGS    := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS      := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS_ALL    := $(WARN) $(OPT) $(SAN_FLAGS) -std=gnu11 -pthread \
+                 -D_GNU_SOURCE -Icommon -Iworker $(PKG_CFLAGS) $(CFLAGS)
+LIBS_ALL      := $(PKG_LIBS) -lcrypto -lcrypt -lpthread $(LDLIBS)
+
+COMMON_SRCS   := $(wildcard common/*.c)
+WORKER_SRCS   := $(filter-out worker/main.c,$(wildcard worker/*.c))
+COMMON_OBJS   := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+WORKER_OBJS   := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
+MODULE_SRCS   := $(wildcard ngx_ticket_module/*.c ngx_ticket_module/*.h \
+                   common/*.c common/*.h) config
+
+# Unit tests: t/unit/test_NAME.c links the worker library, the shared code
+# and, for module logic, the NGINX-free pure C files of the module.
+UNIT_SRCS     := $(wildcard t/unit/test_*.c)
+UNIT_BINS     := $(UNIT_SRCS:t/unit/%.c=$(BUILD)/t/%)
+MODULE_PURE   := $(wildcard ngx_ticket_module/ticket_*.c)
+MODULE_PURE_OBJS := $(MODULE_PURE:%.c=$(BUILD)/%.o)
+
+# A stamp records the sanitizer setting, so switching it rebuilds all.
+FLAVOR_STAMP  := $(BUILD)/.flavor-$(if $(SAN_FLAGS),sanitize,plain)
+
+.PHONY: all module worker unit run stop status test deps clean bench
+
+all: module worker unit
+
+$(FLAVOR_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.flavor-*
+	@rm -rf $(BUILD)/common $(BUILD)/worker $(BUILD)/t \
+	        $(BUILD)/ngx_ticket_module $(NGINX_BUILD)
+	@touch $@
+
+# --- the NGINX module -------------------------------------------------------
+
+module: $(MODULE_SO)
+
+$(NGINX_BUILD)/Makefile: $(FLAVOR_STAMP) config
+	rm -rf $(NGINX_BUILD)
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(NGINX_BUILD)
+	. $(NGINX_SRC)/conf_flags && cd $(NGINX_BUILD) && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(WARN) -Wno-unused-parameter $(SAN_FLAGS) -g" \
+	        --with-ld-opt="$(SAN_FLAGS)" \
+	        --add-dynamic-module=$(CURDIR) > configure.log 2>&1 || \
+	    { tail -30 configure.log; exit 1; }
+
+$(MODULE_SO): $(NGINX_BUILD)/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(NGINX_BUILD) -f objs/Makefile modules
+
+# --- the worker -------------------------------------------------------------
+
+worker: $(WORKER_BIN)
+
+$(BUILD)/%.o: %.c $(FLAVOR_STAMP) $(wildcard common/*.h worker/*.h \
+                                        ngx_ticket_module/ticket_*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(WORKER_LIB): $(WORKER_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(WORKER_BIN): $(BUILD)/worker/main.o $(WORKER_LIB)
+	$(CC) $(CFLAGS_ALL) $^ $(LIBS_ALL) -o $@
+
+# --- unit tests ---------------------------------------------------------------
+
+unit: $(UNIT_BINS)
+
+$(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(WORKER_LIB) $(MODULE_PURE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -It/unit -Ingx_ticket_module $< \
+	    $(MODULE_PURE_OBJS) $(WORKER_LIB) $(LIBS_ALL) -o $@
+
+# --- running and testing ----------------------------------------------------
+
+deps:
+	scripts/install-deps
+
+run:
+	scripts/up
+
+stop:
+	scripts/stack stop
+
+status:
+	scripts/stack status
+
+test:
+	scripts/test
+
+bench: all
+	bench/edge/run
+
+clean:
+	rm -rf $(BUILD)
