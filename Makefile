@@ -1,6 +1,7 @@
 # Builds the NGINX module, the FastCGI worker and the C unit tests into
 # build/.  `make run` starts the whole stack, `make test` runs every test.
 
+SHELL         := /bin/bash
 NGINX_SRC     ?= /usr/share/nginx/src
 BUILD         := build
 NGINX_BUILD   := $(BUILD)/nginx
@@ -41,9 +42,9 @@ MODULE_PURE_OBJS := $(MODULE_PURE:%.c=$(BUILD)/%.o)
 # A stamp records the sanitizer setting, so switching it rebuilds all.
 FLAVOR_STAMP  := $(BUILD)/.flavor-$(if $(SAN_FLAGS),sanitize,plain)
 
-.PHONY: all module worker unit run stop status test deps clean bench
+.PHONY: all module worker unit run stop status test deps clean bench storm
 
-all: module worker unit
+all: module worker unit storm
 
 $(FLAVOR_STAMP):
 	@mkdir -p $(BUILD)
@@ -95,6 +96,25 @@ $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(WORKER_LIB) $(MODULE_PURE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -It/unit -Ingx_ticket_module $< \
 	    $(MODULE_PURE_OBJS) $(WORKER_LIB) $(LIBS_ALL) -o $@
+
+# --- the load generator (bench/storm) ----------------------------------------
+
+STORM_BIN     := $(BUILD)/bench/storm
+STORM_SRCS    := $(wildcard bench/storm/*.c)
+STORM_OBJS    := $(STORM_SRCS:bench/storm/%.c=$(BUILD)/bench/storm-obj/%.o)
+
+storm: $(STORM_BIN)
+
+$(BUILD)/bench/storm-obj/%.o: bench/storm/%.c $(FLAVOR_STAMP) \
+                              $(wildcard bench/storm/*.h common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(STORM_BIN): $(STORM_OBJS) $(COMMON_OBJS)
+	$(CC) $(CFLAGS_ALL) $^ -lcrypto -lm -o $@
+
+# The storm's unit test includes the pure sources it tests.
+$(BUILD)/t/test_storm_http: $(wildcard bench/storm/*.c bench/storm/*.h)
 
 # --- running and testing ----------------------------------------------------
 

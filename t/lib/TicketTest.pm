@@ -74,6 +74,7 @@ sub new {
     make_path($dir);
 
     my $self = bless {
+        owner => $$,
         opt   => \%opt,
         dir   => $dir,
         procs => {},
@@ -597,9 +598,11 @@ sub cookies_of {
 
 # --- teardown ------------------------------------------------------------------
 
+# Only the process that started the stack stops it: a forked child of a
+# test that exits must leave the servers running.
 sub stop_all {
     my ($self) = @_;
-    return if $self->{stopped}++;
+    return if $$ != $self->{owner} || $self->{stopped}++;
     $self->stop_nginx;
     $self->_stop_proc($_) for grep { $_ ne 'mysql' } keys %{ $self->{procs} };
     $self->stop_mysql;
