@@ -63,7 +63,10 @@ my $pid = fork // die;
 if ($pid == 0) {
     my $fails = 0;
     my $deadline = time + 3;
-    my $http = HTTP::Tiny->new(timeout => 10);
+    # A new connection per request: a kept-alive one may be closed by an
+    # old worker process at the very moment it is reused, which is HTTP's
+    # keep-alive race, not a refused request.
+    my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
     while (time < $deadline) {
         my $res = $http->get($t->url('/api/health'));
         $fails++ unless $res->{status} == 200;
@@ -90,6 +93,12 @@ is($r->{status}, 503, 'health is 503 while the database is down');
 is($r->{json}{database}, 'down', 'and says the database is down');
 $t->start_mysql;
 is($t->get('/api/health')->{status}, 200, 'and recovers when it returns');
+
+# A stop signal ends the worker in an orderly way, promptly.
+my $t0 = time;
+$t->stop_worker;
+ok(time - $t0 < 5, 'the worker stops promptly on SIGTERM');
+like($t->worker_log, qr/ticket-worker stopped/, 'and says so in its log');
 
 $t->log_is_clean;
 done_testing;

@@ -1,0 +1,172 @@
+#include <crypt.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "log.h"
+#include "worker.h"
+
+
+int
+password_hash(req_t *req, const char *password, char *out, size_t size)
+{
+    char   salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    char  *h;
+
+    /* count 0 picks yescrypt's default cost; NULL rbytes reads the OS RNG. */
+    if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL) {
+        log_error("crypt_gensalt_rn failed");
+        return -1;
+    }
+    memset(req->thr->crypt, 0, sizeof(*req->thr->crypt));
+    h = crypt_r(password, salt, req->thr->crypt);
+    if (h == NULL || h[0] == '*' || strlen(h) >= size) {
+        log_error("crypt_r failed");
+        return -1;
+    }
+    memcpy(out, h, strlen(h) + 1);
+    return 0;
+}
+
+
+int
+password_verify(req_t *req, const char *password, const char *hash)
+{
+    char    *h;
+    size_t   len;
+
+    memset(req->thr->crypt, 0, sizeof(*req->thr->crypt));
+    h = crypt_r(password, hash, req->thr->crypt);
+    if (h == NULL || h[0] == '*') {
+        return 0;
+    }
+    len = strlen(hash);
+    return strlen(h) == len && ticket_memeq_ct(h, hash, len) == 0;
+}
+
+
+static void
+copy_col(char *dst, size_t size, const db_res_t *res, unsigned col)
+{
+    size_t       len;
+    const char  *s = db_str(res, col, &len);
+
+    if (len >= size) {
+        len = size - 1;
+    }
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}
+
+
+int
+auth_load(req_t *req)
+{
+    ticket_token_t  tok;
+    const char     *cookie, *val;
+    req_user_t     *u = &req->user_buf;
+    db_res_t        res;
+    size_t          len;
+    int             rc;
+
+    if (req->user != NULL) {
+        return 1;
+    }
+    cookie = req_param(req, "HTTP_COOKIE");
+    if (!cookie_find(cookie, SESSION_COOKIE, &val, &len)
+        || len == 0 || len > TICKET_TOKEN_MAX_LEN)
+    {
+        return 0;
+    }
+    rc = ticket_token_decode(&tok, val, len, req->thr->keys, req->thr->nkeys,
+                             (int64_t) time(NULL));
+    if (rc != TICKET_TOKEN_OK || tok.kind != TICKET_TOKEN_SESSION
+        || tok.user_id == 0 || tok.number == 0)
+    {
+        log_debug("session cookie refused: %s", ticket_token_strerror(rc));
+        return 0;
+    }
+
+    rc = db_exec(req->db, &res,
+                 "SELECT u.id, u.email, u.name, u.role FROM sessions s"
+                 " JOIN users u ON u.id = s.user_id"
+                 " WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL"
+                 " AND s.expires_at > UTC_TIMESTAMP()",
+                 "ii", (int64_t) tok.number, (int64_t) tok.user_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_fetch(&res);
+    if (rc == 1) {
+        u->id = db_int(&res, 0);
+        u->session_id = (int64_t) tok.number;
+        copy_col(u->email, sizeof(u->email), &res, 1);
+        copy_col(u->name, sizeof(u->name), &res, 2);
+        copy_col(u->role, sizeof(u->role), &res, 3);
+        u->is_admin = strcmp(u->role, "admin") == 0;
+        req->user = u;
+    }
+    db_res_free(&res);
+    return rc;
+}
+
+
+int
+auth_require(req_t *req, int admin)
+{
+    int  rc;
+
+    rc = auth_load(req);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc == 0) {
+        return resp_error(req, 401, "UNAUTHENTICATED", "log in first");
+    }
+    if (admin && !req->user->is_admin) {
+        return resp_error(req, 403, "FORBIDDEN", "administrators only");
+    }
+    return 0;
+}
+
+
+int
+performance_room_check(req_t *req, int64_t performance_id)
+{
+    db_res_t     res;
+    const char  *room;
+    size_t       len;
+    int          rc, has_room, ok;
+
+    rc = db_exec(req->db, &res,
+                 "SELECT room FROM performances WHERE id = ?",
+                 "i", performance_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_fetch(&res);
+    if (rc <= 0) {
+        db_res_free(&res);
+        return rc < 0 ? rc
+               : resp_error(req, 404, "NOT_FOUND", "no such performance");
+    }
+
+    has_room = !db_is_null(&res, 0);
+    room = db_str(&res, 0, &len);
+    ok = !has_room
+         || (strlen(req->ticket_room) == len
+             && memcmp(req->ticket_room, room, len) == 0);
+    db_res_free(&res);
+
+    if (!ok) {
+        return resp_error(req, 403, "QUEUE_REQUIRED",
+                          "this sale goes through its waiting room");
+    }
+    if (has_room && req->user != NULL && req->ticket_user_id != 0
+        && req->ticket_user_id != req->user->id)
+    {
+        return resp_error(req, 403, "QUEUE_REQUIRED",
+                          "the waiting-room pass belongs to another user");
+    }
+    return 0;
+}

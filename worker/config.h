@@ -1,0 +1,54 @@
+/*
+ * The worker's configuration: a file of "key = value" lines, '#' starts a
+ * comment.  conf/worker.conf.in documents every key.
+ */
+
+#ifndef WORKER_CONFIG_H
+#define WORKER_CONFIG_H
+
+#include <stddef.h>
+
+#define CONF_STR_MAX  512
+
+typedef struct {
+    char    socket[CONF_STR_MAX];
+    int     socket_mode;
+    int     backlog;
+    int     threads;
+
+    char    db_host[CONF_STR_MAX];
+    int     db_port;
+    char    db_socket[CONF_STR_MAX];
+    char    db_user[CONF_STR_MAX];
+    char    db_password[CONF_STR_MAX];
+    char    db_name[CONF_STR_MAX];
+    int     db_connect_timeout;
+    int     db_rw_timeout;
+
+    char    secret_file[CONF_STR_MAX];
+    char    previous_secret_file[CONF_STR_MAX];
+    long    session_ttl;
+    int     secure_cookie;
+
+    int     log_level;
+    size_t  max_body;
+
+    /* Holds and the sweeper (hold.c, sweeper.c). */
+    int     hold_seconds;
+    int     max_seats_per_user;
+    int     sweep_interval;
+} worker_conf_t;
+
+/* Fills conf with defaults. */
+void conf_defaults(worker_conf_t *conf);
+
+/*
+ * Reads the file over the defaults.  On error returns -1 and writes a
+ * message naming the line into err.
+ */
+int conf_load(worker_conf_t *conf, const char *path, char *err, size_t errlen);
+
+/* Applies one key; exposed for unit tests.  Returns 0 or -1. */
+int conf_set(worker_conf_t *conf, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,678 @@
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit_api.h"
+#include "auth.h"
+#include "catalogue.h"
+#include "hold.h"
+#include "idempotency.h"
+#include "idlist.h"
+#include "log.h"
+
+#define ISO_FMT      "'%Y-%m-%dT%H:%i:%sZ'"
+#define SQL_MAX_IDS  16
+
+/* The seat ids of a list as varargs; unused slots are zero and ignored. */
+#define IDS16(l)                                                             \
+    (l)->id[0], (l)->id[1], (l)->id[2], (l)->id[3], (l)->id[4], (l)->id[5],  \
+    (l)->id[6], (l)->id[7], (l)->id[8], (l)->id[9], (l)->id[10],             \
+    (l)->id[11], (l)->id[12], (l)->id[13], (l)->id[14], (l)->id[15]
+
+typedef struct {
+    int64_t   perf;
+    idlist_t  seats;
+    int64_t   price[IDLIST_MAX];
+    int64_t   prev_hold[IDLIST_MAX];    /* the expired hold it came from */
+    int64_t   total;
+    char      expires_sql[40];
+    char      expires_iso[40];
+    int64_t   hold_id;
+    int       raced;                    /* lost a seat after the pre-check */
+    idlist_t  taken;
+} hold_ctx_t;
+
+/*
+ * Every statement with an IN list is built once per list length, with the
+ * IN list last so that the fixed parameters keep their positions.
+ */
+static const char  *hold_sql_templates[] = {
+    /* HOLD_SQL_PRECHECK: hold_seconds x2, performance, seats */
+    "SELECT p.on_sale_at <= UTC_TIMESTAMP(3)"
+    " AND p.starts_at > UTC_TIMESTAMP(3),"
+    " DATE_FORMAT(UTC_TIMESTAMP(3) + INTERVAL ? SECOND,"
+    "  '%%Y-%%m-%%d %%H:%%i:%%s.%%f'),"
+    " DATE_FORMAT(UTC_TIMESTAMP(3) + INTERVAL ? SECOND,"
+    "  '%%Y-%%m-%%dT%%H:%%i:%%sZ'),"
+    " ps.seat_id, ps.hold_id,"
+    " ps.state = 'available' OR (ps.state = 'held'"
+    "  AND ps.hold_expires_at <= UTC_TIMESTAMP(3)),"
+    " t.price"
+    " FROM (SELECT ? AS pid) x"
+    " JOIN performances p ON p.id = x.pid"
+    " LEFT JOIN performance_seats ps ON ps.performance_id = p.id"
+    "  AND ps.seat_id IN (%s)"
+    " LEFT JOIN seats s ON s.id = ps.seat_id"
+    " LEFT JOIN price_tiers t ON t.id = s.tier_id"
+    " ORDER BY ps.seat_id",
+
+    /* HOLD_SQL_CLAIM: hold, expiry, performance, seats */
+    "UPDATE performance_seats SET state = 'held', hold_id = ?,"
+    " hold_expires_at = ?, updated_at = UTC_TIMESTAMP(3)"
+    " WHERE performance_id = ? AND (state = 'available'"
+    "  OR (state = 'held' AND hold_expires_at <= UTC_TIMESTAMP(3)))"
+    " AND seat_id IN (%s)",
+
+    /* HOLD_SQL_TAKEN: performance, hold, seats (current read) */
+    "SELECT seat_id FROM performance_seats WHERE performance_id = ?"
+    " AND NOT (hold_id <=> ?) AND seat_id IN (%s)"
+    " ORDER BY seat_id LOCK IN SHARE MODE",
+
+    /* HOLD_SQL_UNCLAIM: performance, hold, seats */
+    "UPDATE hold_seats SET released_at = UTC_TIMESTAMP(3)"
+    " WHERE performance_id = ? AND claim = 1 AND hold_id <> ?"
+    " AND seat_id IN (%s)",
+};
+
+static char            *hold_sql_text[HOLD_SQL_COUNT][SQL_MAX_IDS + 1];
+static pthread_once_t   hold_sql_once = PTHREAD_ONCE_INIT;
+
+
+static void
+hold_sql_build(void)
+{
+    char  list[SQL_MAX_IDS * 2 + 1];
+    char  sql[2048];
+
+    for (int w = 0; w < HOLD_SQL_COUNT; w++) {
+        for (size_t n = 1; n <= SQL_MAX_IDS; n++) {
+            idlist_placeholders(list, sizeof(list), n);
+            snprintf(sql, sizeof(sql), hold_sql_templates[w], list);
+            hold_sql_text[w][n] = strdup(sql);
+            if (hold_sql_text[w][n] == NULL) {
+                log_error("hold: out of memory building statements");
+                abort();
+            }
+        }
+    }
+}
+
+
+const char *
+hold_sql(int which, size_t n)
+{
+    pthread_once(&hold_sql_once, hold_sql_build);
+    if (which < 0 || which >= HOLD_SQL_COUNT || n == 0 || n > SQL_MAX_IDS) {
+        return NULL;
+    }
+    return hold_sql_text[which][n];
+}
+
+
+/* "i" * prefix followed by n more "i": the types of an IN-list call. */
+static const char *
+ids_types(char *buf, const char *prefix, size_t n)
+{
+    size_t  len = strlen(prefix);
+
+    memcpy(buf, prefix, len);
+    memset(buf + len, 'i', n);
+    buf[len + n] = '\0';
+    return buf;
+}
+
+
+static void
+hold_json(jw_t *w, int64_t id, int64_t perf, const char *status,
+    const idlist_t *seats, const int64_t *price, int64_t total,
+    const char *expires_iso)
+{
+    jw_obj_open(w);
+    jw_kv_int(w, "id", id);
+    jw_kv_int(w, "performance_id", perf);
+    jw_kv_str(w, "status", status);
+    jw_key(w, "seats");
+    jw_arr_open(w);
+    for (size_t i = 0; i < seats->n; i++) {
+        jw_obj_open(w);
+        jw_kv_int(w, "seat_id", seats->id[i]);
+        jw_kv_int(w, "price", price[i]);
+        jw_obj_close(w);
+    }
+    jw_arr_close(w);
+    jw_kv_int(w, "total", total);
+    jw_kv_str(w, "expires_at", expires_iso);
+    jw_obj_close(w);
+}
+
+
+/* Writes 409 SEAT_UNAVAILABLE naming the seats in taken. */
+static int
+hold_unavailable(req_t *req, const idlist_t *taken)
+{
+    jw_t  w;
+    int   rc;
+
+    if (jw_init(&w) != 0) {
+        return DB_ERROR;
+    }
+    jw_obj_open(&w);
+    jw_key(&w, "error");
+    jw_obj_open(&w);
+    jw_kv_str(&w, "code", "SEAT_UNAVAILABLE");
+    jw_kv_str(&w, "message", "some of the seats are held or sold");
+    jw_key(&w, "seat_ids");
+    jw_arr_open(&w);
+    for (size_t i = 0; i < taken->n; i++) {
+        jw_int(&w, taken->id[i]);
+    }
+    jw_arr_close(&w);
+    jw_obj_close(&w);
+    jw_obj_close(&w);
+    rc = resp_json(req, 409, &w);
+    jw_free(&w);
+    return rc;
+}
+
+
+/*
+ * Reads the performance and the seats without locking: whether the sale
+ * is open, what each seat costs and whether it is free now, and the expiry
+ * a hold made now gets.  Most attempts at a contended seat end here, with
+ * no lock taken.  Returns 0, RESP_DONE after a refusal, or DB_*.
+ */
+static int
+hold_precheck(req_t *req, hold_ctx_t *c)
+{
+    db_res_t  res;
+    idlist_t  taken;
+    size_t    found = 0, k;
+    char      seen[IDLIST_MAX] = { 0 };
+    char      types[40];
+    int64_t   hs = req->conf->hold_seconds, sid;
+    int       rc, open = 0, rows = 0;
+
+    memset(&taken, 0, sizeof(taken));
+    rc = db_exec(req->db, &res, hold_sql(HOLD_SQL_PRECHECK, c->seats.n),
+                 ids_types(types, "iii", c->seats.n), hs, hs, c->perf,
+                 IDS16(&c->seats));
+    if (rc != DB_OK) {
+        return rc;
+    }
+    while ((rc = db_fetch(&res)) == 1) {
+        if (rows++ == 0) {
+            open = db_int(&res, 0) != 0;
+            snprintf(c->expires_sql, sizeof(c->expires_sql), "%s",
+                     db_str(&res, 1, NULL));
+            snprintf(c->expires_iso, sizeof(c->expires_iso), "%s",
+                     db_str(&res, 2, NULL));
+        }
+        if (db_is_null(&res, 3)) {
+            continue;
+        }
+        sid = db_int(&res, 3);
+        for (k = 0; k < c->seats.n && c->seats.id[k] != sid; k++) {
+            /* The rows come in seat order, as the list is. */
+        }
+        if (k == c->seats.n) {
+            continue;
+        }
+        found++;
+        seen[k] = 1;
+        c->price[k] = db_int(&res, 6);
+        c->prev_hold[k] = db_is_null(&res, 4) ? 0 : db_int(&res, 4);
+        c->total += c->price[k];
+        if (db_int(&res, 5) == 0) {
+            taken.id[taken.n++] = sid;
+        }
+    }
+    db_res_free(&res);
+    if (rc != 0) {
+        return DB_ERROR;
+    }
+    if (rows == 0) {
+        return resp_error(req, 404, "NOT_FOUND", "no such performance");
+    }
+    if (found != c->seats.n) {
+        for (k = 0; k < c->seats.n; k++) {
+            if (!seen[k]) {
+                break;
+            }
+        }
+        return resp_error(req, 422, "UNKNOWN_SEAT",
+                          "seat %lld is not part of this performance",
+                          (long long) c->seats.id[k < c->seats.n ? k : 0]);
+    }
+    if (!open) {
+        return resp_error(req, 409, "NOT_ON_SALE",
+                          "this performance is not on sale");
+    }
+    if (taken.n > 0) {
+        return hold_unavailable(req, &taken);
+    }
+    return 0;
+}
+
+
+/* The user's live seats (held or bought) in the performance. */
+static int
+hold_user_seats(req_t *req, int64_t perf, int64_t *count)
+{
+    int64_t  one;
+    int      rc;
+
+    /*
+     * Locking the user's row serialises one user's holds, so that two
+     * concurrent holds cannot both pass the limit.  The count below is
+     * the transaction's first consistent read, made after the lock, so
+     * it sees every hold the user committed before.
+     */
+    rc = db_query_int(req->db, &one,
+                      "SELECT id FROM users WHERE id = ? FOR UPDATE", "i",
+                      req->user->id);
+    if (rc != 1) {
+        return rc == 0 ? DB_ERROR : rc;
+    }
+    rc = db_query_int(req->db, count,
+                      "SELECT (SELECT COUNT(*) FROM holds h"
+                      "  JOIN hold_seats hs ON hs.hold_id = h.id"
+                      "  WHERE h.user_id = ? AND h.performance_id = ?"
+                      "  AND h.status = 'active'"
+                      "  AND h.expires_at > UTC_TIMESTAMP(3)"
+                      "  AND hs.released_at IS NULL)"
+                      " + (SELECT COUNT(*) FROM reservations r"
+                      "  JOIN reservation_seats rs"
+                      "   ON rs.reservation_id = r.id"
+                      "  WHERE r.user_id = ? AND r.performance_id = ?"
+                      "  AND r.status = 'confirmed'"
+                      "  AND rs.released_at IS NULL)",
+                      "iiii", req->user->id, perf, req->user->id, perf);
+    return rc == 1 ? DB_OK : (rc == 0 ? DB_ERROR : rc);
+}
+
+
+static int
+hold_find_taken(req_t *req, hold_ctx_t *c)
+{
+    db_res_t  res;
+    char      types[40];
+    int       rc;
+
+    memset(&c->taken, 0, sizeof(c->taken));
+    rc = db_exec(req->db, &res, hold_sql(HOLD_SQL_TAKEN, c->seats.n),
+                 ids_types(types, "ii", c->seats.n), c->perf, c->hold_id,
+                 IDS16(&c->seats));
+    if (rc != DB_OK) {
+        return rc;
+    }
+    while ((rc = db_fetch(&res)) == 1 && c->taken.n < IDLIST_MAX) {
+        c->taken.id[c->taken.n++] = db_int(&res, 0);
+    }
+    db_res_free(&res);
+    return rc < 0 ? DB_ERROR : DB_OK;
+}
+
+
+static int
+hold_seats_insert(req_t *req, hold_ctx_t *c)
+{
+    static const char  sql[] =
+        "INSERT INTO hold_seats (hold_id, performance_id, seat_id, price)"
+        " SELECT ps.hold_id, ps.performance_id, ps.seat_id, t.price"
+        " FROM performance_seats ps JOIN seats s ON s.id = ps.seat_id"
+        " JOIN price_tiers t ON t.id = s.tier_id"
+        " WHERE ps.hold_id = ? ORDER BY ps.seat_id";
+    char  types[40];
+    int   rc;
+
+    rc = db_exec(req->db, NULL, sql, "i", c->hold_id);
+    if (rc != DB_DUPLICATE) {
+        return rc;
+    }
+    /*
+     * A seat came from an expired hold that the sweeper has not ended yet:
+     * its hold_seats row still claims the seat.  Release that claim (only
+     * this statement failed; the transaction goes on) and insert again.
+     */
+    rc = db_exec(req->db, NULL, hold_sql(HOLD_SQL_UNCLAIM, c->seats.n),
+                 ids_types(types, "ii", c->seats.n), c->perf, c->hold_id,
+                 IDS16(&c->seats));
+    if (rc != DB_OK) {
+        return rc;
+    }
+    return db_exec(req->db, NULL, sql, "i", c->hold_id);
+}
+
+
+static int
+hold_audit(req_t *req, hold_ctx_t *c)
+{
+    audit_batch_t  b;
+    char           before[128], after[256];
+    int64_t        uid = req->user->id;
+
+    if (audit_batch_init(&b) != 0) {
+        return DB_ERROR;
+    }
+    for (size_t i = 0; i < c->seats.n; i++) {
+        if (c->prev_hold[i]) {
+            snprintf(before, sizeof(before),
+                     "{\"state\":\"held\",\"hold_id\":%lld,\"expired\":true}",
+                     (long long) c->prev_hold[i]);
+        } else {
+            snprintf(before, sizeof(before), "{\"state\":\"available\"}");
+        }
+        snprintf(after, sizeof(after), "{\"state\":\"held\",\"hold_id\":%lld}",
+                 (long long) c->hold_id);
+        audit_batch_add(&b, "seat", c->seats.id[i], "hold", c->perf,
+                        c->seats.id[i], uid, before, after);
+    }
+    snprintf(after, sizeof(after),
+             "{\"status\":\"active\",\"seats\":%zu,\"total\":%lld,"
+             "\"expires_at\":\"%s\"}", c->seats.n, (long long) c->total,
+             c->expires_iso);
+    audit_batch_add(&b, "hold", c->hold_id, "create", c->perf, 0, uid, NULL,
+                    after);
+    return audit_batch_write(req->db, &b, uid, req->request_id);
+}
+
+
+static int
+hold_create_tx(req_t *req, void *arg)
+{
+    hold_ctx_t  *c = arg;
+    db_res_t     res;
+    int64_t      held;
+    char         types[40];
+    jw_t         w;
+    int          rc;
+
+    rc = hold_user_seats(req, c->perf, &held);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    if (held + (int64_t) c->seats.n > req->conf->max_seats_per_user) {
+        return resp_error(req, 409, "SEAT_LIMIT",
+                          "at most %d seats per performance and user;"
+                          " you have %lld", req->conf->max_seats_per_user,
+                          (long long) held);
+    }
+
+    rc = db_exec(req->db, &res,
+                 "INSERT INTO holds (user_id, performance_id, expires_at)"
+                 " VALUES (?, ?, ?)", "iis", req->user->id, c->perf,
+                 c->expires_sql);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    c->hold_id = (int64_t) res.insert_id;
+
+    rc = db_exec(req->db, &res, hold_sql(HOLD_SQL_CLAIM, c->seats.n),
+                 ids_types(types, "isi", c->seats.n), c->hold_id,
+                 c->expires_sql, c->perf, IDS16(&c->seats));
+    if (rc != DB_OK) {
+        return rc;
+    }
+    if (res.affected != c->seats.n) {
+        /* Someone claimed a seat after the pre-check: all or nothing. */
+        rc = hold_find_taken(req, c);
+        if (rc != DB_OK) {
+            return rc;
+        }
+        return hold_unavailable(req, &c->taken);
+    }
+
+    rc = hold_seats_insert(req, c);
+    if (rc == DB_OK) {
+        rc = hold_audit(req, c);
+    }
+    if (rc == DB_OK) {
+        rc = performance_seats_changed(req, c->perf);
+    }
+    if (rc != DB_OK) {
+        return rc;
+    }
+
+    if (jw_init(&w) != 0) {
+        return DB_ERROR;
+    }
+    hold_json(&w, c->hold_id, c->perf, "active", &c->seats, c->price,
+              c->total, c->expires_iso);
+    rc = resp_json(req, 201, &w);
+    jw_free(&w);
+    return req->status == 201 ? 0 : rc;
+}
+
+
+int
+h_hold_create(req_t *req)
+{
+    hold_ctx_t  *c;
+    jv_err_t     err;
+    yajl_val     arr;
+    idem_t       st;
+    int64_t      bad = 0;
+    int          rc;
+
+    rc = jv_array(req->json, "seat_ids", 1, 0, 1000, &arr, &err);
+    if (rc < 0) {
+        return resp_error(req, 400, "VALIDATION", "%s", err.message);
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return DB_ERROR;
+    }
+    c->perf = req->params[0];
+    rc = idlist_from_json(&c->seats, arr, 1,
+                          (size_t) req->conf->max_seats_per_user, &bad);
+    if (rc != IDLIST_OK) {
+        free(c);
+        if (rc == IDLIST_DUPLICATE) {
+            return resp_error(req, 400, "VALIDATION",
+                              "seat %lld is named twice", (long long) bad);
+        }
+        if (rc == IDLIST_SIZE) {
+            return resp_error(req, 400, "VALIDATION",
+                              "seat_ids must name 1 to %d seats",
+                              req->conf->max_seats_per_user);
+        }
+        return resp_error(req, 400, "VALIDATION",
+                          "seat_ids must be an array of seat ids");
+    }
+
+    rc = idem_start(req, &st, 0);
+    if (rc == 0) {
+        rc = performance_room_check(req, c->perf);
+    }
+    if (rc == 0) {
+        rc = hold_precheck(req, c);
+        if (rc == RESP_DONE) {
+            rc = idem_refuse(req, &st);
+        }
+    }
+    if (rc == 0) {
+        rc = idem_tx(req, &st, hold_create_tx, c);
+    }
+    free(c);
+    return rc;
+}
+
+
+/* GET /api/holds/{id}: the owner's hold, 404 for anyone else. */
+int
+h_hold_get(req_t *req)
+{
+    idlist_t  seats;
+    db_res_t  res;
+    int64_t   price[IDLIST_MAX], total = 0, perf = 0, owner = 0;
+    char      status[16] = "", expires[40] = "";
+    jw_t      w;
+    int       rc;
+
+    memset(&seats, 0, sizeof(seats));
+    rc = db_exec(req->db, &res,
+                 "SELECT h.user_id, h.performance_id,"
+                 " IF(h.status = 'active' AND h.expires_at <= UTC_TIMESTAMP(3),"
+                 "  'expired', h.status),"
+                 " DATE_FORMAT(h.expires_at, " ISO_FMT "), hs.seat_id, hs.price"
+                 " FROM holds h JOIN hold_seats hs ON hs.hold_id = h.id"
+                 " WHERE h.id = ? ORDER BY hs.seat_id", "i", req->params[0]);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    while ((rc = db_fetch(&res)) == 1 && seats.n < IDLIST_MAX) {
+        owner = db_int(&res, 0);
+        perf = db_int(&res, 1);
+        snprintf(status, sizeof(status), "%s", db_str(&res, 2, NULL));
+        snprintf(expires, sizeof(expires), "%s", db_str(&res, 3, NULL));
+        seats.id[seats.n] = db_int(&res, 4);
+        price[seats.n] = db_int(&res, 5);
+        total += price[seats.n++];
+    }
+    db_res_free(&res);
+    if (rc < 0) {
+        return DB_ERROR;
+    }
+    if (seats.n == 0 || owner != req->user->id) {
+        return resp_error(req, 404, "HOLD_NOT_FOUND", "no such hold");
+    }
+    if (jw_init(&w) != 0) {
+        return DB_ERROR;
+    }
+    hold_json(&w, req->params[0], perf, status, &seats, price, total,
+              expires);
+    rc = resp_json(req, 200, &w);
+    jw_free(&w);
+    return rc;
+}
+
+
+int
+hold_end(req_t *req, int64_t hold_id, int64_t performance_id,
+    int64_t user_id, const char *status, int64_t actor)
+{
+    audit_batch_t  b;
+    idlist_t       seats;
+    db_res_t       res;
+    char           after[128];
+    const char    *action;
+    int            rc;
+
+    memset(&seats, 0, sizeof(seats));
+    rc = db_exec(req->db, &res,
+                 "SELECT seat_id FROM performance_seats"
+                 " WHERE hold_id = ? AND state = 'held'"
+                 " ORDER BY performance_id, seat_id FOR UPDATE",
+                 "i", hold_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    while ((rc = db_fetch(&res)) == 1 && seats.n < IDLIST_MAX) {
+        seats.id[seats.n++] = db_int(&res, 0);
+    }
+    db_res_free(&res);
+    if (rc < 0) {
+        return DB_ERROR;
+    }
+
+    if (seats.n > 0) {
+        rc = db_exec(req->db, NULL,
+                     "UPDATE performance_seats SET state = 'available',"
+                     " hold_id = NULL, hold_expires_at = NULL,"
+                     " updated_at = UTC_TIMESTAMP(3)"
+                     " WHERE hold_id = ? AND state = 'held'", "i", hold_id);
+        if (rc != DB_OK) {
+            return rc;
+        }
+    }
+    rc = db_exec(req->db, NULL,
+                 "UPDATE hold_seats SET released_at = UTC_TIMESTAMP(3)"
+                 " WHERE hold_id = ? AND released_at IS NULL", "i", hold_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_exec(req->db, NULL,
+                 "UPDATE holds SET status = ?, updated_at = UTC_TIMESTAMP(3)"
+                 " WHERE id = ?", "si", status, hold_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+
+    action = strcmp(status, "expired") == 0 ? "expire" : "release";
+    if (audit_batch_init(&b) != 0) {
+        return DB_ERROR;
+    }
+    snprintf(after, sizeof(after), "{\"state\":\"available\"}");
+    for (size_t i = 0; i < seats.n; i++) {
+        char  before[64];
+
+        snprintf(before, sizeof(before),
+                 "{\"state\":\"held\",\"hold_id\":%lld}", (long long) hold_id);
+        audit_batch_add(&b, "seat", seats.id[i], action, performance_id,
+                        seats.id[i], user_id, before, after);
+    }
+    snprintf(after, sizeof(after), "{\"status\":\"%s\"}", status);
+    audit_batch_add(&b, "hold", hold_id, action, performance_id, 0, user_id,
+                    "{\"status\":\"active\"}", after);
+    rc = audit_batch_write(req->db, &b, actor, req->request_id);
+    if (rc == DB_OK && seats.n > 0) {
+        rc = performance_seats_changed(req, performance_id);
+    }
+    return rc;
+}
+
+
+static int
+hold_release_tx(req_t *req, void *arg)
+{
+    db_res_t  res;
+    int64_t   owner, perf, expired;
+    char      status[16];
+    int       rc;
+
+    (void) arg;
+    rc = db_exec(req->db, &res,
+                 "SELECT user_id, performance_id, status,"
+                 " expires_at <= UTC_TIMESTAMP(3)"
+                 " FROM holds WHERE id = ? FOR UPDATE", "i", req->params[0]);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_fetch(&res);
+    if (rc != 1) {
+        db_res_free(&res);
+        return rc < 0 ? DB_ERROR
+               : resp_error(req, 404, "HOLD_NOT_FOUND", "no such hold");
+    }
+    owner = db_int(&res, 0);
+    perf = db_int(&res, 1);
+    snprintf(status, sizeof(status), "%s", db_str(&res, 2, NULL));
+    expired = db_int(&res, 3);
+    db_res_free(&res);
+
+    if (owner != req->user->id) {
+        return resp_error(req, 404, "HOLD_NOT_FOUND", "no such hold");
+    }
+    if (strcmp(status, "converted") == 0) {
+        return resp_error(req, 409, "HOLD_CONVERTED",
+                          "this hold was paid for; cancel the reservation");
+    }
+    if (strcmp(status, "active") == 0) {
+        rc = hold_end(req, req->params[0], perf, owner,
+                      expired ? "expired" : "released", owner);
+        if (rc != DB_OK) {
+            return rc;
+        }
+    }
+    /* Releasing a hold that has ended already is harmless. */
+    resp_empty(req, 204);
+    return 0;
+}
+
+
+int
+h_hold_release(req_t *req)
+{
+    return req_tx(req, hold_release_tx, NULL);
+}

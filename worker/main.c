@@ -1,0 +1,224 @@
+/*
+ * ticket-worker: the FastCGI worker, the system of record.
+ *
+ *   ticket-worker -c worker.conf     serve
+ *   ticket-worker -t -c worker.conf  check the configuration and keys
+ *   ticket-worker --hash-password    read a password on stdin, print its
+ *                                    yescrypt hash (for seeding users)
+ */
+
+#include <crypt.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "sweeper.h"
+#include "worker.h"
+
+
+static int
+hash_password_stdin(void)
+{
+    struct crypt_data  *cd;
+    char                pw[256], salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    char               *h;
+
+    if (fgets(pw, sizeof(pw), stdin) == NULL) {
+        fprintf(stderr, "no password on stdin\n");
+        return 1;
+    }
+    pw[strcspn(pw, "\r\n")] = '\0';
+    cd = calloc(1, sizeof(*cd));
+    if (cd == NULL
+        || crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL
+        || (h = crypt_r(pw, salt, cd)) == NULL || h[0] == '*')
+    {
+        fprintf(stderr, "hashing failed\n");
+        free(cd);
+        return 1;
+    }
+    printf("%s\n", h);
+    free(cd);
+    return 0;
+}
+
+
+static int
+load_keys(const worker_conf_t *conf, ticket_key_t **keys, size_t *nkeys)
+{
+    const char  *err = NULL;
+
+    *nkeys = 0;
+    if (conf->secret_file[0] == '\0') {
+        log_error("secret_file is not set");
+        return -1;
+    }
+    keys[0] = ticket_key_load(conf->secret_file, &err);
+    if (keys[0] == NULL) {
+        log_error("secret_file %s: %s", conf->secret_file,
+                  err ? err : "unreadable");
+        return -1;
+    }
+    *nkeys = 1;
+    if (conf->previous_secret_file[0] != '\0') {
+        keys[1] = ticket_key_load(conf->previous_secret_file, &err);
+        if (keys[1] == NULL) {
+            log_error("previous_secret_file %s: %s",
+                      conf->previous_secret_file, err ? err : "unreadable");
+            return -1;
+        }
+        *nkeys = 2;
+    }
+    return 0;
+}
+
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: ticket-worker [-t] -c FILE\n"
+                    "       ticket-worker --hash-password < password\n");
+}
+
+
+int
+main(int argc, char **argv)
+{
+    static worker_conf_t   conf;
+    static ticket_key_t   *keys[2];
+    thread_ctx_t          *threads;
+    const char            *conf_path = NULL;
+    pthread_t             *tids;
+    size_t                 nkeys;
+    char                   err[512];
+    int                    opt, test_only = 0, fd, i, sig;
+    sigset_t               stop_signals;
+
+    if (argc == 2 && strcmp(argv[1], "--hash-password") == 0) {
+        return hash_password_stdin();
+    }
+    while ((opt = getopt(argc, argv, "c:th")) != -1) {
+        switch (opt) {
+        case 'c':
+            conf_path = optarg;
+            break;
+        case 't':
+            test_only = 1;
+            break;
+        default:
+            usage();
+            return 2;
+        }
+    }
+    if (conf_path == NULL) {
+        usage();
+        return 2;
+    }
+
+    conf_defaults(&conf);
+    if (conf_load(&conf, conf_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ticket-worker: %s\n", err);
+        return 1;
+    }
+    log_set_level(conf.log_level);
+    if (load_keys(&conf, keys, &nkeys) != 0) {
+        return 1;
+    }
+    if (test_only) {
+        fprintf(stderr, "ticket-worker: configuration %s is ok\n", conf_path);
+        return 0;
+    }
+
+    /* A client that hangs up must not kill the process mid-write. */
+    signal(SIGPIPE, SIG_IGN);
+
+    /*
+     * The stop signals are blocked in every thread (the threads inherit
+     * the mask) and taken by the main thread with sigwait(), so that a
+     * stop is an orderly step rather than an interruption.
+     */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+    if (db_library_init() != 0) {
+        log_error("mysql_library_init failed");
+        return 1;
+    }
+    if (FCGX_Init() != 0) {
+        log_error("FCGX_Init failed");
+        return 1;
+    }
+    unlink(conf.socket);
+    fd = FCGX_OpenSocket(conf.socket, conf.backlog);
+    if (fd < 0) {
+        log_error("cannot listen on %s", conf.socket);
+        return 1;
+    }
+    if (chmod(conf.socket, (mode_t) conf.socket_mode) != 0) {
+        log_warn("chmod %s failed", conf.socket);
+    }
+
+    threads = calloc((size_t) conf.threads, sizeof(*threads));
+    tids = calloc((size_t) conf.threads, sizeof(*tids));
+    if (threads == NULL || tids == NULL) {
+        log_error("out of memory");
+        return 1;
+    }
+
+    for (i = 0; i < conf.threads; i++) {
+        thread_ctx_t  *t = &threads[i];
+
+        t->id = i;
+        t->conf = &conf;
+        t->keys = keys;
+        t->nkeys = nkeys;
+        t->listen_fd = fd;
+        t->seed = (unsigned) time(NULL) ^ (unsigned) (i * 2654435761u)
+                  ^ (unsigned) getpid();
+        t->crypt = calloc(1, sizeof(*t->crypt));
+        if (t->crypt == NULL) {
+            log_error("out of memory");
+            return 1;
+        }
+        db_init(&t->db, &conf);
+        if (pthread_create(&tids[i], NULL, server_thread, t) != 0) {
+            log_error("pthread_create failed");
+            return 1;
+        }
+    }
+    if (sweeper_start(&conf) != 0) {
+        log_error("cannot start the sweeper thread");
+        return 1;
+    }
+    log_info("ticket-worker listening on %s with %d threads", conf.socket,
+             conf.threads);
+
+    if (sigwait(&stop_signals, &sig) == 0) {
+        log_info("signal %d: finishing the requests in progress", sig);
+    }
+    server_stop(fd);
+
+    for (i = 0; i < conf.threads; i++) {
+        pthread_join(tids[i], NULL);
+    }
+    unlink(conf.socket);
+    log_info("ticket-worker stopped");
+    for (i = 0; i < conf.threads; i++) {
+        db_close(&threads[i].db);
+        seatmap_cache_free(threads[i].seatmaps);
+        free(threads[i].crypt);
+    }
+    db_library_end();
+    return 0;
+}

@@ -1,0 +1,339 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit_api.h"
+#include "auth.h"
+#include "balance.h"
+#include "catalogue.h"
+#include "idempotency.h"
+#include "idlist.h"
+#include "payment.h"
+
+typedef struct {
+    int64_t   hold_id;
+    int64_t   perf;
+    char      room[TICKET_TOKEN_ROOM_MAX + 1];
+    idlist_t  seats;
+    int64_t   price[IDLIST_MAX];
+    int64_t   total;
+    int64_t   payment_id;
+    int64_t   reservation_id;
+    int64_t   balance;
+} pay_ctx_t;
+
+
+/*
+ * Locks the hold (and its live seats) and refuses unless it is the
+ * caller's and alive.  Returns 0, RESP_DONE or DB_*.
+ */
+static int
+pay_lock_hold(req_t *req, pay_ctx_t *c)
+{
+    db_res_t  res;
+    char      status[16] = "";
+    int64_t   alive = 0;
+    int       rc, rows = 0;
+
+    rc = db_exec(req->db, &res,
+                 "SELECT h.status, h.expires_at > UTC_TIMESTAMP(3),"
+                 " hs.seat_id, hs.price FROM holds h"
+                 " LEFT JOIN hold_seats hs ON hs.hold_id = h.id"
+                 "  AND hs.released_at IS NULL"
+                 " WHERE h.id = ? AND h.user_id = ?"
+                 " ORDER BY hs.seat_id FOR UPDATE", "ii", c->hold_id,
+                 req->user->id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    memset(&c->seats, 0, sizeof(c->seats));
+    c->total = 0;
+    while ((rc = db_fetch(&res)) == 1) {
+        if (rows++ == 0) {
+            snprintf(status, sizeof(status), "%s", db_str(&res, 0, NULL));
+            alive = db_int(&res, 1);
+        }
+        if (!db_is_null(&res, 2) && c->seats.n < IDLIST_MAX) {
+            c->seats.id[c->seats.n] = db_int(&res, 2);
+            c->price[c->seats.n] = db_int(&res, 3);
+            c->total += c->price[c->seats.n++];
+        }
+    }
+    db_res_free(&res);
+    if (rc < 0) {
+        return DB_ERROR;
+    }
+    if (rows == 0) {
+        return resp_error(req, 404, "HOLD_NOT_FOUND", "no such hold");
+    }
+    if (strcmp(status, "converted") == 0) {
+        return resp_error(req, 409, "HOLD_ALREADY_PAID",
+                          "this hold has been paid for already");
+    }
+    if (strcmp(status, "released") == 0) {
+        return resp_error(req, 410, "HOLD_RELEASED",
+                          "this hold was released");
+    }
+    if (strcmp(status, "active") != 0 || !alive || c->seats.n == 0) {
+        return resp_error(req, 410, "HOLD_EXPIRED", "this hold has expired");
+    }
+    return 0;
+}
+
+
+/* Sells the hold's seats to reservation c->reservation_id. */
+static int
+pay_sell_seats(req_t *req, pay_ctx_t *c)
+{
+    db_res_t  res;
+    int       rc;
+
+    rc = db_exec(req->db, &res,
+                 "UPDATE performance_seats SET state = 'sold',"
+                 " reservation_id = ?, hold_id = NULL, hold_expires_at = NULL,"
+                 " updated_at = UTC_TIMESTAMP(3)"
+                 " WHERE hold_id = ? AND state = 'held'"
+                 " AND hold_expires_at > UTC_TIMESTAMP(3)",
+                 "ii", c->reservation_id, c->hold_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    if (res.affected != c->seats.n) {
+        /* The hold ran out between the check and now. */
+        return resp_error(req, 410, "HOLD_EXPIRED", "this hold has expired");
+    }
+    rc = db_exec(req->db, NULL,
+                 "INSERT INTO reservation_seats (reservation_id,"
+                 " performance_id, seat_id, price)"
+                 " SELECT ?, performance_id, seat_id, price FROM hold_seats"
+                 " WHERE hold_id = ? AND released_at IS NULL",
+                 "ii", c->reservation_id, c->hold_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_exec(req->db, NULL,
+                 "UPDATE hold_seats SET released_at = UTC_TIMESTAMP(3)"
+                 " WHERE hold_id = ? AND released_at IS NULL", "i", c->hold_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    return db_exec(req->db, NULL,
+                   "UPDATE holds SET status = 'converted',"
+                   " updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
+                   "i", c->hold_id);
+}
+
+
+static void
+pay_audit_rows(req_t *req, pay_ctx_t *c, audit_batch_t *b)
+{
+    int64_t  uid = req->user->id;
+    char     before[96], after[160];
+
+    for (size_t i = 0; i < c->seats.n; i++) {
+        snprintf(before, sizeof(before),
+                 "{\"state\":\"held\",\"hold_id\":%lld}",
+                 (long long) c->hold_id);
+        snprintf(after, sizeof(after),
+                 "{\"state\":\"sold\",\"reservation_id\":%lld}",
+                 (long long) c->reservation_id);
+        audit_batch_add(b, "seat", c->seats.id[i], "sell", c->perf,
+                        c->seats.id[i], uid, before, after);
+    }
+    snprintf(after, sizeof(after),
+             "{\"status\":\"converted\",\"reservation_id\":%lld}",
+             (long long) c->reservation_id);
+    audit_batch_add(b, "hold", c->hold_id, "convert", c->perf, 0, uid,
+                    "{\"status\":\"active\"}", after);
+    snprintf(after, sizeof(after),
+             "{\"status\":\"succeeded\",\"amount\":%lld,\"method\":\"balance\","
+             "\"hold_id\":%lld}", (long long) c->total,
+             (long long) c->hold_id);
+    audit_batch_add(b, "payment", c->payment_id, "create", c->perf, 0, uid,
+                    NULL, after);
+    snprintf(after, sizeof(after),
+             "{\"status\":\"confirmed\",\"total\":%lld,\"seats\":%zu,"
+             "\"payment_id\":%lld}", (long long) c->total, c->seats.n,
+             (long long) c->payment_id);
+    audit_batch_add(b, "reservation", c->reservation_id, "create", c->perf,
+                    0, uid, NULL, after);
+}
+
+
+static int
+pay_respond(req_t *req, pay_ctx_t *c)
+{
+    jw_t  w;
+
+    if (c->room[0] != '\0') {
+        resp_header(req, PAYMENT_RELEASE_HEADER, c->room);
+    }
+    if (jw_init(&w) != 0) {
+        return DB_ERROR;
+    }
+    jw_obj_open(&w);
+    jw_key(&w, "payment");
+    jw_obj_open(&w);
+    jw_kv_int(&w, "id", c->payment_id);
+    jw_kv_str(&w, "method", "balance");
+    jw_kv_str(&w, "status", "succeeded");
+    jw_kv_int(&w, "amount", c->total);
+    jw_kv_int(&w, "hold_id", c->hold_id);
+    jw_obj_close(&w);
+    jw_key(&w, "reservation");
+    jw_obj_open(&w);
+    jw_kv_int(&w, "id", c->reservation_id);
+    jw_kv_int(&w, "performance_id", c->perf);
+    jw_kv_str(&w, "status", "confirmed");
+    jw_kv_int(&w, "total", c->total);
+    jw_key(&w, "seats");
+    jw_arr_open(&w);
+    for (size_t i = 0; i < c->seats.n; i++) {
+        jw_obj_open(&w);
+        jw_kv_int(&w, "seat_id", c->seats.id[i]);
+        jw_kv_int(&w, "price", c->price[i]);
+        jw_obj_close(&w);
+    }
+    jw_arr_close(&w);
+    jw_obj_close(&w);
+    jw_kv_int(&w, "balance", c->balance);
+    jw_obj_close(&w);
+    resp_json(req, 201, &w);
+    jw_free(&w);
+    return req->status == 201 ? 0 : RESP_DONE;
+}
+
+
+static int
+pay_tx(req_t *req, void *arg)
+{
+    pay_ctx_t      *c = arg;
+    audit_batch_t   b;
+    db_res_t        res;
+    int             rc;
+
+    rc = pay_lock_hold(req, c);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = db_exec(req->db, &res,
+                 "INSERT INTO payments (user_id, hold_id, amount)"
+                 " VALUES (?, ?, ?)", "iii", req->user->id, c->hold_id,
+                 c->total);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    c->payment_id = (int64_t) res.insert_id;
+
+    if (audit_batch_init(&b) != 0) {
+        return DB_ERROR;
+    }
+    rc = balance_move(req, req->user->id, -c->total, "payment", c->payment_id,
+                      &b, &c->balance, NULL);
+    if (rc == BALANCE_SHORT) {
+        audit_batch_free(&b);
+        return resp_error(req, 402, "INSUFFICIENT_BALANCE",
+                          "the balance does not cover %lld KRW",
+                          (long long) c->total);
+    }
+    if (rc == DB_OK) {
+        rc = db_exec(req->db, &res,
+                     "INSERT INTO reservations (user_id, performance_id,"
+                     " hold_id, payment_id, total) VALUES (?, ?, ?, ?, ?)",
+                     "iiiii", req->user->id, c->perf, c->hold_id,
+                     c->payment_id, c->total);
+        c->reservation_id = (int64_t) res.insert_id;
+    }
+    if (rc == DB_OK) {
+        rc = pay_sell_seats(req, c);
+    }
+    if (rc != DB_OK) {
+        audit_batch_free(&b);
+        return rc;
+    }
+    pay_audit_rows(req, c, &b);
+    rc = audit_batch_write(req->db, &b, req->user->id, req->request_id);
+    if (rc == DB_OK) {
+        rc = performance_seats_changed(req, c->perf);
+    }
+    if (rc != DB_OK) {
+        return rc;
+    }
+    return pay_respond(req, c);
+}
+
+
+/* Finds the hold's performance and room, without locking.  0/RESP_DONE. */
+static int
+pay_find_hold(req_t *req, pay_ctx_t *c)
+{
+    db_res_t  res;
+    int       rc;
+
+    rc = db_exec(req->db, &res,
+                 "SELECT h.performance_id, p.room FROM holds h"
+                 " JOIN performances p ON p.id = h.performance_id"
+                 " WHERE h.id = ? AND h.user_id = ?", "ii", c->hold_id,
+                 req->user->id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_fetch(&res);
+    if (rc == 1) {
+        c->perf = db_int(&res, 0);
+        snprintf(c->room, sizeof(c->room), "%s",
+                 db_is_null(&res, 1) ? "" : db_str(&res, 1, NULL));
+    }
+    db_res_free(&res);
+    if (rc != 1) {
+        return rc < 0 ? DB_ERROR
+               : resp_error(req, 404, "HOLD_NOT_FOUND", "no such hold");
+    }
+    return 0;
+}
+
+
+int
+h_payment_create(req_t *req)
+{
+    const char  *method = NULL;
+    pay_ctx_t   *c;
+    jv_err_t     err;
+    int64_t      hold_id = 0;
+    idem_t       st;
+    int          rc;
+
+    if (jv_int(req->json, "hold_id", 1, 1, INT64_MAX, &hold_id, &err) < 0
+        || jv_string(req->json, "method", 1, 1, 32, &method, &err) < 0)
+    {
+        return resp_error(req, 400, "VALIDATION", "%s", err.message);
+    }
+    if (strcmp(method, "balance") != 0) {
+        return resp_error(req, 422, "UNSUPPORTED_METHOD",
+                          "method must be \"balance\"%s",
+                          strcmp(method, "card") == 0
+                          ? "; cards are not accepted yet" : "");
+    }
+
+    rc = idem_start(req, &st, 1);
+    if (rc != 0) {
+        return rc;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return DB_ERROR;
+    }
+    c->hold_id = hold_id;
+    rc = pay_find_hold(req, c);
+    if (rc == RESP_DONE) {
+        rc = idem_refuse(req, &st);
+    } else if (rc == 0) {
+        rc = performance_room_check(req, c->perf);
+        if (rc == 0) {
+            rc = idem_tx(req, &st, pay_tx, c);
+        }
+    }
+    free(c);
+    return rc;
+}

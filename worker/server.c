@@ -1,0 +1,406 @@
+/*
+ * The FastCGI loop of one thread and the dispatcher: from FastCGI params
+ * to a req_t, through the route table and the route's flags, to the
+ * handler, and the response back out.
+ */
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+
+#include "auth.h"
+#include "log.h"
+#include "req.h"
+#include "worker.h"
+
+/* libfcgi's accept is serialised across threads, as its docs require. */
+static pthread_mutex_t  accept_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* Set once by server_stop(); threads read it after accept fails. */
+static _Atomic int       server_stopping;
+
+
+static void
+copy_param(req_t *req, const char *name, char *dst, size_t size)
+{
+    const char  *v = req_param(req, name);
+    size_t       len;
+
+    dst[0] = '\0';
+    if (v == NULL) {
+        return;
+    }
+    len = strlen(v);
+    if (len >= size) {
+        len = size - 1;
+    }
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+
+static int
+read_path(req_t *req)
+{
+    const char  *uri;
+    size_t       len;
+
+    uri = req_param(req, "DOCUMENT_URI");
+    if (uri != NULL && *uri != '\0') {
+        len = strlen(uri);
+    } else {
+        uri = req_param(req, "REQUEST_URI");
+        if (uri == NULL) {
+            uri = req_param(req, "SCRIPT_NAME");
+        }
+        if (uri == NULL) {
+            return -1;
+        }
+        len = strcspn(uri, "?");
+    }
+    if (len == 0 || len >= sizeof(req->path) || uri[0] != '/') {
+        return -1;
+    }
+    memcpy(req->path, uri, len);
+    req->path[len] = '\0';
+    return 0;
+}
+
+
+static void
+make_request_id(req_t *req)
+{
+    copy_param(req, "TICKET_REQUEST_ID", req->request_id,
+               sizeof(req->request_id));
+    if (req->request_id[0] == '\0') {
+        copy_param(req, "REQUEST_ID", req->request_id,
+                   sizeof(req->request_id));
+    }
+    if (req->request_id[0] == '\0' || !name_is_token(req->request_id, 63)) {
+        snprintf(req->request_id, sizeof(req->request_id), "w%d-%x-%llu",
+                 req->thr->id, rand_r(&req->thr->seed),
+                 (unsigned long long) req->thr->served);
+    }
+}
+
+
+/* Reads TICKET_USER/TICKET_ROOM: FastCGI params only, never HTTP_*. */
+static void
+read_ticket_params(req_t *req)
+{
+    copy_param(req, "TICKET_USER", req->ticket_user, sizeof(req->ticket_user));
+    copy_param(req, "TICKET_ROOM", req->ticket_room, sizeof(req->ticket_room));
+    req->ticket_user_id = 0;
+    if (req->ticket_user[0] != '\0') {
+        if (parse_id(req->ticket_user, strlen(req->ticket_user),
+                     &req->ticket_user_id) != 0)
+        {
+            req->ticket_user_id = 0;
+        }
+    }
+    if (req->ticket_room[0] != '\0'
+        && !name_is_token(req->ticket_room, TICKET_TOKEN_ROOM_MAX))
+    {
+        req->ticket_room[0] = '\0';
+    }
+}
+
+
+static int
+read_idempotency_key(req_t *req)
+{
+    const char  *v = req_param(req, "HTTP_IDEMPOTENCY_KEY");
+    size_t       len;
+
+    if (v == NULL) {
+        return 0;
+    }
+    len = strlen(v);
+    if (len == 0 || len >= sizeof(req->idempotency_key)) {
+        return resp_error(req, 400, "VALIDATION",
+                          "Idempotency-Key must be 1 to 255 characters");
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char) v[i] < 0x21 || (unsigned char) v[i] > 0x7e) {
+            return resp_error(req, 400, "VALIDATION",
+                              "Idempotency-Key must be printable ASCII");
+        }
+    }
+    memcpy(req->idempotency_key, v, len + 1);
+    return 0;
+}
+
+
+static int
+read_body(req_t *req)
+{
+    FCGX_Request  *fr = req->fcgi;
+    const char    *cl = req_param(req, "CONTENT_LENGTH");
+    char          *end;
+    unsigned long  want;
+    int            n;
+
+    if (cl == NULL || *cl == '\0') {
+        return 0;
+    }
+    errno = 0;
+    want = strtoul(cl, &end, 10);
+    if (errno != 0 || *end != '\0' || cl[0] == '-') {
+        return resp_error(req, 400, "BAD_REQUEST", "bad Content-Length");
+    }
+    if (want > req->conf->max_body) {
+        return resp_error(req, 413, "BODY_TOO_LARGE",
+                          "the body exceeds %zu bytes", req->conf->max_body);
+    }
+    if (want == 0) {
+        return 0;
+    }
+    req->body = malloc(want + 1);
+    if (req->body == NULL) {
+        return resp_error(req, 500, "INTERNAL", "out of memory");
+    }
+    n = FCGX_GetStr(req->body, (int) want, fr->in);
+    if (n < 0 || (unsigned long) n != want) {
+        return resp_error(req, 400, "BAD_REQUEST", "truncated body");
+    }
+    req->body[want] = '\0';
+    req->body_len = want;
+    return 0;
+}
+
+
+static int
+parse_json_body(req_t *req)
+{
+    char  err[256];
+
+    if (req->body_len == 0) {
+        return resp_error(req, 400, "BAD_JSON", "a JSON object is required");
+    }
+    req->json = json_parse(req->body, req->body_len, err, sizeof(err));
+    if (req->json == NULL) {
+        return resp_error(req, 400, "BAD_JSON", "malformed JSON: %s", err);
+    }
+    if (!YAJL_IS_OBJECT(req->json)) {
+        return resp_error(req, 400, "BAD_JSON", "the body must be an object");
+    }
+    return 0;
+}
+
+
+static int
+dispatch(req_t *req)
+{
+    const char  *method, *qs;
+    unsigned     allowed;
+    char         allow[128];
+    int          rc;
+
+    method = req_param(req, "REQUEST_METHOD");
+    if (method == NULL || read_path(req) != 0) {
+        return resp_error(req, 400, "BAD_REQUEST", "no method or path");
+    }
+    snprintf(req->method_name, sizeof(req->method_name), "%s", method);
+    req->method = http_method_parse(method);
+
+    qs = req_param(req, "QUERY_STRING");
+    if (query_parse(&req->query, qs) != 0) {
+        return resp_error(req, 400, "BAD_QUERY", "malformed query string");
+    }
+
+    rc = router_match(worker_routes, worker_nroutes, req->method, req->path,
+                      &req->route, req->params, &req->nparams, &allowed);
+    if (rc == ROUTER_NOT_FOUND) {
+        return resp_error(req, 404, "NOT_FOUND", "no such resource");
+    }
+    if (rc == ROUTER_BAD_METHOD) {
+        http_allow_list(allowed, allow, sizeof(allow));
+        resp_header(req, "Allow", allow);
+        return resp_error(req, 405, "METHOD_NOT_ALLOWED",
+                          "use %s on this resource", allow);
+    }
+
+    rc = read_body(req);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = read_idempotency_key(req);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (req->route->flags & (ROUTE_AUTH_USER | ROUTE_AUTH_ADMIN)) {
+        rc = auth_require(req, (req->route->flags & ROUTE_AUTH_ADMIN) != 0);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (req->route->flags & ROUTE_JSON_BODY) {
+        rc = parse_json_body(req);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return req->route->handler(req);
+}
+
+
+static void
+send_response(req_t *req)
+{
+    FCGX_Request  *fr = req->fcgi;
+    char           head[sizeof(req->headers) + 128];
+    int            n;
+
+    resp_header(req, "X-Request-Id", req->request_id);
+
+    /* libfcgi's own printf lacks %zu and friends: format here. */
+    n = snprintf(head, sizeof(head),
+                 "Status: %d %s\r\n%sContent-Length: %zu\r\n\r\n",
+                 req->status, http_status_text(req->status), req->headers,
+                 req->out_len);
+    if (n < 0 || (size_t) n >= sizeof(head)) {
+        log_error("response head too long for %s", req->path);
+        return;
+    }
+    if (FCGX_PutStr(head, n, fr->out) < 0
+        || (req->out_len > 0
+            && FCGX_PutStr(req->out, (int) req->out_len, fr->out) < 0))
+    {
+        log_info("client went away before the response was written");
+    }
+}
+
+
+static void
+handle(thread_ctx_t *thr, FCGX_Request *fr)
+{
+    struct timespec  t0, t1;
+    req_t           *req;
+    int              rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    /* A req_t is several KB: on the heap, zeroed, one per request. */
+    req = calloc(1, sizeof(*req));
+    if (req == NULL) {
+        FCGX_FPrintF(fr->out, "Status: 500 Internal Server Error\r\n\r\n");
+        return;
+    }
+    req->thr = thr;
+    req->db = &thr->db;
+    req->conf = thr->conf;
+    req->fcgi = fr;
+    thr->served++;
+
+    make_request_id(req);
+    read_ticket_params(req);
+
+    rc = dispatch(req);
+    if (!req->responded) {
+        if (rc < 0) {
+            resp_db_error(req, rc);
+        } else {
+            log_error("%s %s: handler wrote no response", req->method_name,
+                      req->path);
+            resp_error(req, 500, "INTERNAL", "no response");
+        }
+    }
+    if (req->db->in_tx) {
+        log_error("%s %s: transaction left open, rolling back",
+                  req->method_name, req->path);
+        db_rollback(req->db);
+    }
+
+    send_response(req);
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_debug("%s %s %d %ldus id=%s", req->method_name, req->path,
+              req->status, (long) ((t1.tv_sec - t0.tv_sec) * 1000000
+                                   + (t1.tv_nsec - t0.tv_nsec) / 1000),
+              req->request_id);
+
+    if (req->json != NULL) {
+        yajl_tree_free(req->json);
+    }
+    free(req->body);
+    free(req->out);
+    free(req);
+}
+
+
+/*
+ * Reads what is left of the body (a refused request did not read it):
+ * NGINX keeps FastCGI connections open, and leftover stdin records must
+ * not meet the next request.  NGINX's client_max_body_size bounds it.
+ */
+static void
+drain_input(FCGX_Request *fr)
+{
+    char    buf[8192];
+    size_t  total = 0;
+    int     n;
+
+    while (total < 64 * 1024 * 1024
+           && (n = FCGX_GetStr(buf, sizeof(buf), fr->in)) > 0)
+    {
+        total += (size_t) n;
+    }
+}
+
+
+void *
+server_thread(void *arg)
+{
+    thread_ctx_t  *thr = arg;
+    FCGX_Request   fr;
+    int            rc;
+
+    if (FCGX_InitRequest(&fr, thr->listen_fd, 0) != 0) {
+        log_error("thread %d: FCGX_InitRequest failed", thr->id);
+        return NULL;
+    }
+
+    /* Connect early so that the first request does not pay for it. */
+    if (db_ping(&thr->db) != DB_OK) {
+        log_warn("thread %d: database not reachable yet", thr->id);
+    }
+
+    for (;;) {
+        pthread_mutex_lock(&accept_mutex);
+        rc = FCGX_Accept_r(&fr);
+        pthread_mutex_unlock(&accept_mutex);
+        if (rc < 0) {
+            if (!server_stopping) {
+                log_error("thread %d: FCGX_Accept_r failed: %d", thr->id,
+                          rc);
+            }
+            break;
+        }
+        handle(thr, &fr);
+        drain_input(&fr);
+        FCGX_Finish_r(&fr);
+    }
+
+    FCGX_Free(&fr, 1);
+    return NULL;
+}
+
+
+/*
+ * Stops accepting: shutting the listening socket down wakes every thread
+ * blocked in accept(), which then leaves its loop; requests in progress
+ * finish first.
+ */
+void
+server_stop(int listen_fd)
+{
+    server_stopping = 1;
+    FCGX_ShutdownPending();
+    shutdown(listen_fd, SHUT_RDWR);
+}

@@ -1,0 +1,48 @@
+/*
+ * Per-thread state.  Each thread owns one of these for its whole life: its
+ * database connection with the prepared statements, the scratch space for
+ * password hashing and the seat-map cache.  Nothing in it is shared.
+ */
+
+#ifndef WORKER_WORKER_H
+#define WORKER_WORKER_H
+
+#include <crypt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "router.h"
+#include "ticket_token.h"
+
+typedef struct seatmap_cache_s  seatmap_cache_t;
+typedef struct thread_ctx_s     thread_ctx_t;
+
+struct thread_ctx_s {
+    int                   id;
+    const worker_conf_t  *conf;
+    db_t                  db;
+    ticket_key_t *const  *keys;       /* current key first */
+    size_t                nkeys;
+    int                   listen_fd;
+    struct crypt_data    *crypt;      /* about 32 KB, hence not on a stack */
+    seatmap_cache_t      *seatmaps;
+    uint64_t              served;
+    unsigned              seed;
+};
+
+/* The route table (routes.c). */
+extern const route_t   worker_routes[];
+extern const size_t    worker_nroutes;
+
+/* Serves requests until the process ends (server.c). */
+void *server_thread(void *arg);
+
+/* Stops accepting and lets every server thread finish its request. */
+void server_stop(int listen_fd);
+
+/* Frees the per-thread seat-map cache (seatmap.c). */
+void seatmap_cache_free(seatmap_cache_t *cache);
+
+#endif
