@@ -18,7 +18,7 @@ SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer \
                  -fno-sanitize-recover=undefined
 endif
 
-PKGS          := libmariadb yajl fcgi
+PKGS          := libmariadb yajl fcgi hiredis
 PKG_CFLAGS    := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS      := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS_ALL    := $(WARN) $(OPT) $(SAN_FLAGS) -std=gnu11 -pthread \
@@ -42,7 +42,8 @@ MODULE_PURE_OBJS := $(MODULE_PURE:%.c=$(BUILD)/%.o)
 # A stamp records the sanitizer setting, so switching it rebuilds all.
 FLAVOR_STAMP  := $(BUILD)/.flavor-$(if $(SAN_FLAGS),sanitize,plain)
 
-.PHONY: all module worker unit run stop status test deps clean bench storm
+.PHONY: all module worker unit run stop status test deps clean bench storm \
+        fuzz
 
 all: module worker unit storm
 
@@ -115,6 +116,29 @@ $(STORM_BIN): $(STORM_OBJS) $(COMMON_OBJS)
 
 # The storm's unit test includes the pure sources it tests.
 $(BUILD)/t/test_storm_http: $(wildcard bench/storm/*.c bench/storm/*.h)
+
+# --- fuzzing (libFuzzer, clang from Debian) -----------------------------------
+# `make fuzz` builds build/fuzz/fuzz_NAME from fuzz/fuzz_NAME.c and the pure
+# sources it exercises; t/70-fuzz.t runs each one for a bounded time and
+# fuzz/run for longer (see fuzz/README.md).
+
+FUZZ_CC       ?= clang
+FUZZ_FLAGS    := -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined -g -O1
+FUZZ_SRCS     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS     := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_PURE     := common/ticket_token.c worker/util.c worker/json.c \
+                 worker/router.c worker/idlist.c worker/origin.c \
+                 $(MODULE_PURE)
+
+fuzz: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_PURE) $(wildcard common/*.h worker/*.h \
+                                              ngx_ticket_module/ticket_*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -Icommon \
+	    -Iworker -Ingx_ticket_module $(shell pkg-config --cflags yajl) \
+	    $< $(FUZZ_PURE) $(shell pkg-config --libs yajl) -lcrypto -o $@
 
 # --- running and testing ----------------------------------------------------
 
