@@ -189,6 +189,14 @@ ticket_hmac(const ticket_key_t *key, const void *data, size_t len,
 }
 
 
+void
+ticket_hmac_sha256(const ticket_key_t *key, const void *data, size_t len,
+    unsigned char mac[32])
+{
+    ticket_hmac(key, data, len, mac);
+}
+
+
 static void
 ticket_put_u64(unsigned char *p, uint64_t v)
 {

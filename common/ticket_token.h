@@ -85,6 +85,13 @@ size_t ticket_base64url_encode(char *out, size_t size,
 size_t ticket_base64url_decode(unsigned char *out, size_t size,
     const char *in, size_t len);
 
+/*
+ * HMAC-SHA256 of data under key (32 bytes into mac), for other signed
+ * messages than tokens (the payment gateway's callbacks).
+ */
+void ticket_hmac_sha256(const ticket_key_t *key, const void *data,
+    size_t len, unsigned char mac[32]);
+
 /* Constant-time comparison: 0 when equal. */
 int ticket_memeq_ct(const void *a, const void *b, size_t len);
 

@@ -6,6 +6,7 @@
 
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_zone.h"
+#include "ngx_http_ticket_redis.h"
 
 
 static ngx_int_t ngx_http_ticket_gate_handler(ngx_http_request_t *r);
@@ -17,6 +18,19 @@ static ngx_int_t ngx_http_ticket_refuse(ngx_http_request_t *r,
     ngx_http_ticket_room_t *room, ngx_uint_t status, char *code,
     char *message, ngx_http_ticket_standing_t *st);
 static ngx_int_t ngx_http_ticket_release_filter(ngx_http_request_t *r);
+static void ngx_http_ticket_release_redis(ngx_http_ticket_room_t *room,
+    uint64_t user, uint64_t serial);
+static ngx_int_t ngx_http_ticket_gate_converted(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_http_ticket_ctx_t *ctx,
+    ngx_http_ticket_standing_t *st, uint64_t user, ngx_uint_t rc,
+    uint64_t serial);
+static ngx_int_t ngx_http_ticket_gate_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_http_ticket_ctx_t *ctx,
+    ngx_uint_t script, uint64_t user, uint64_t number);
+static void ngx_http_ticket_gate_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op);
+static void ngx_http_ticket_gate_pass(ngx_http_ticket_ctx_t *ctx,
+    ngx_http_ticket_room_t *room, uint64_t user, uint64_t serial);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -79,6 +93,12 @@ ngx_http_ticket_gate_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
 
     if (ctx) {
+        if (ctx->resumed) {
+            /* Redis answered while the request waited: the decision. */
+            ctx->resumed = 0;
+            return ctx->gate_rc;
+        }
+
         /* Already decided, e.g. before an internal redirect. */
         return NGX_DECLINED;
     }
@@ -128,7 +148,6 @@ ngx_http_ticket_gate_room(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
 {
     int64_t                     now;
     uint64_t                    serial, user;
-    ngx_str_t                   token;
     ngx_uint_t                  rc;
     ngx_http_ticket_creds_t     creds;
     ngx_http_ticket_standing_t  st;
@@ -136,18 +155,23 @@ ngx_http_ticket_gate_room(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
     ngx_http_ticket_read_creds(r, room, &creds);
     now = ngx_http_ticket_now_ms();
 
-    if (creds.access_rc == NGX_HTTP_TICKET_TOKEN_OK
-        && ngx_http_ticket_room_session(room, creds.access.user_id,
-                                        creds.access.number, now)
-           == NGX_OK)
-    {
-        ctx->room = room;
-        ctx->user = creds.access.user_id;
-        ctx->serial = creds.access.number;
-        ctx->status = NGX_HTTP_TICKET_ADMITTED;
-        ctx->session = 1;
+    if (creds.access_rc == NGX_HTTP_TICKET_TOKEN_OK) {
+        if (ngx_http_ticket_room_session(room, creds.access.user_id,
+                                         creds.access.number, now)
+            == NGX_OK)
+        {
+            ngx_http_ticket_gate_pass(ctx, room, creds.access.user_id,
+                                      creds.access.number);
+            return NGX_DECLINED;
+        }
 
-        return NGX_DECLINED;
+        if (room->redis) {
+            /* Admitted on another instance: Redis knows the session. */
+            return ngx_http_ticket_gate_redis(r, room, ctx,
+                                              NGX_HTTP_TICKET_REDIS_SESSION,
+                                              creds.access.user_id,
+                                              creds.access.number);
+        }
     }
 
     if (creds.queue_rc != NGX_HTTP_TICKET_TOKEN_OK) {
@@ -176,45 +200,74 @@ ngx_http_ticket_gate_room(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
     user = creds.queue.user_id;
     ngx_http_ticket_room_standing(room, creds.queue.number, now, &st);
 
-    if (st.status == NGX_HTTP_TICKET_ADMITTED) {
-        rc = ngx_http_ticket_room_convert(room, user, creds.queue.number, now,
-                                          &serial);
-
-        if (rc == NGX_HTTP_TICKET_ADMITTED) {
-            if (ngx_http_ticket_issue(r, room, TICKET_TOKEN_ACCESS, user,
-                                      serial, &token)
-                != NGX_OK
-                || ngx_http_ticket_set_cookie(r, &room->cookie_access,
-                                              &token, room->access_ttl)
-                   != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ctx->room = room;
-            ctx->user = user;
-            ctx->serial = serial;
-            ctx->status = NGX_HTTP_TICKET_ADMITTED;
-            ctx->session = 1;
-
-            return NGX_DECLINED;
-        }
-
-        st.status = rc;
+    if (st.status != NGX_HTTP_TICKET_ADMITTED) {
+        return ngx_http_ticket_gate_converted(r, room, ctx, &st, user,
+                                              st.status, 0);
     }
 
-    if (st.status == NGX_HTTP_TICKET_WAITING
-        || st.status == NGX_HTTP_TICKET_PAUSED)
+    if (room->redis) {
+        return ngx_http_ticket_gate_redis(r, room, ctx,
+                                          NGX_HTTP_TICKET_REDIS_CONVERT, user,
+                                          creds.queue.number);
+    }
+
+    rc = ngx_http_ticket_room_convert(room, user, creds.queue.number, now,
+                                      &serial);
+
+    return ngx_http_ticket_gate_converted(r, room, ctx, &st, user, rc, serial);
+}
+
+
+static void
+ngx_http_ticket_gate_pass(ngx_http_ticket_ctx_t *ctx,
+    ngx_http_ticket_room_t *room, uint64_t user, uint64_t serial)
+{
+    ctx->room = room;
+    ctx->user = user;
+    ctx->serial = serial;
+    ctx->status = NGX_HTTP_TICKET_ADMITTED;
+    ctx->session = 1;
+}
+
+
+static ngx_int_t
+ngx_http_ticket_gate_converted(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_http_ticket_ctx_t *ctx,
+    ngx_http_ticket_standing_t *st, uint64_t user, ngx_uint_t rc,
+    uint64_t serial)
+{
+    ngx_str_t  token;
+
+    if (rc == NGX_HTTP_TICKET_ADMITTED) {
+        if (ngx_http_ticket_issue(r, room, TICKET_TOKEN_ACCESS, user, serial,
+                                  &token)
+            != NGX_OK
+            || ngx_http_ticket_set_cookie(r, &room->cookie_access, &token,
+                                          room->access_ttl)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_ticket_gate_pass(ctx, room, user, serial);
+
+        return NGX_DECLINED;
+    }
+
+    st->status = rc;
+
+    if (st->status == NGX_HTTP_TICKET_WAITING
+        || st->status == NGX_HTTP_TICKET_PAUSED)
     {
         return ngx_http_ticket_refuse(r, room, NGX_HTTP_FORBIDDEN,
                                       "NOT_ADMITTED",
-                                      "waiting in line for this sale", &st);
+                                      "waiting in line for this sale", st);
     }
 
     return ngx_http_ticket_refuse(r, room, NGX_HTTP_FORBIDDEN,
                                   "PLACE_EXPIRED",
                                   "the place in line has expired; join again",
-                                  &st);
+                                  st);
 }
 
 
@@ -364,6 +417,40 @@ ngx_http_ticket_refuse(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
 }
 
 
+/* The slot is freed in Redis for every instance; nobody waits for it. */
+static void
+ngx_http_ticket_release_redis(ngx_http_ticket_room_t *room, uint64_t user,
+    uint64_t serial)
+{
+    u_char                      *p;
+    ngx_str_t                    args[2];
+    ngx_http_ticket_redis_op_t  *op;
+    u_char                       buf[2 * NGX_INT64_LEN];
+
+    p = buf;
+    args[0].data = p;
+    p = ngx_sprintf(p, "%uL", user);
+    args[0].len = p - args[0].data;
+    args[1].data = p;
+    p = ngx_sprintf(p, "%uL", serial);
+    args[1].len = p - args[1].data;
+
+    op = ngx_http_ticket_redis_op(NULL, room, NULL);
+    if (op == NULL) {
+        return;
+    }
+
+    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_END, 2, args)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ticket: the release of user %uL in room \"%V\" "
+                      "did not reach Redis; the session ends by inactivity",
+                      user, &room->name);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_ticket_release_filter(ngx_http_request_t *r)
 {
@@ -387,9 +474,13 @@ ngx_http_ticket_release_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
 
+    if (ctx && ctx->session && ctx->room && ctx->room->redis) {
+        ngx_http_ticket_release_redis(ctx->room, ctx->user, ctx->serial);
+    }
+
     if (ctx && ctx->session && ctx->room
-        && ngx_http_ticket_room_end(ctx->room, ctx->user, ctx->serial)
-           == NGX_OK)
+        && (ngx_http_ticket_room_end(ctx->room, ctx->user, ctx->serial)
+            == NGX_OK || ctx->room->redis))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ticket: session of user %uL in room \"%V\" released",
@@ -405,4 +496,128 @@ ngx_http_ticket_release_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * Asks Redis, with the request waiting under a timer, whether a session
+ * exists (NGX_HTTP_TICKET_REDIS_SESSION) or to turn an admitted place
+ * into one (NGX_HTTP_TICKET_REDIS_CONVERT).
+ */
+static ngx_int_t
+ngx_http_ticket_gate_redis(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
+    ngx_http_ticket_ctx_t *ctx, ngx_uint_t script, uint64_t user,
+    uint64_t number)
+{
+    u_char                      *p;
+    ngx_str_t                    args[2];
+    ngx_http_ticket_redis_op_t  *op;
+    u_char                       buf[2 * NGX_INT64_LEN];
+
+    p = buf;
+    args[0].data = p;
+    p = ngx_sprintf(p, "%uL", user);
+    args[0].len = p - args[0].data;
+    args[1].data = p;
+    p = ngx_sprintf(p, "%uL", number);
+    args[1].len = p - args[1].data;
+
+    op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_gate_done);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->user = user;
+    op->number = number;
+    op->arg = script;
+
+    if (ngx_http_ticket_redis_script(op, script,
+                                     script == NGX_HTTP_TICKET_REDIS_SESSION
+                                     ? 1 : 2, args)
+        == NGX_OK)
+    {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    if (script == NGX_HTTP_TICKET_REDIS_SESSION) {
+        /* Redis is away: a signed access token keeps its access. */
+        (void) ngx_http_ticket_room_adopt(room, user, number,
+                                          ngx_http_ticket_now_ms());
+        ngx_http_ticket_gate_pass(ctx, room, user, number);
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ticket_redis_retry_after(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ticket_refuse(r, room, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "ROOM_UNAVAILABLE",
+                                  "the waiting room cannot be reached; try "
+                                  "again in a moment", NULL);
+}
+
+
+static void
+ngx_http_ticket_gate_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op)
+{
+    int64_t                      now;
+    ngx_int_t                    rc;
+    ngx_http_ticket_ctx_t       *ctx;
+    ngx_http_ticket_standing_t   st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
+    now = ngx_http_ticket_now_ms();
+
+    if (op->arg == NGX_HTTP_TICKET_REDIS_SESSION) {
+        if (op->rc != NGX_OK
+            || (op->nresults && (uint64_t) op->results[0] == op->number))
+        {
+            /* Known to Redis, or Redis is away: the token's word holds. */
+            (void) ngx_http_ticket_room_adopt(op->room, op->user, op->number,
+                                              now);
+            ngx_http_ticket_gate_pass(ctx, op->room, op->user, op->number);
+            rc = NGX_DECLINED;
+
+        } else {
+            rc = ngx_http_ticket_refuse(r, op->room, NGX_HTTP_UNAUTHORIZED,
+                                        "SESSION_ENDED",
+                                        "the admitted session has ended",
+                                        NULL);
+        }
+
+    } else if (op->rc != NGX_OK || op->nresults < 2) {
+        rc = ngx_http_ticket_redis_retry_after(r) == NGX_OK
+             ? ngx_http_ticket_refuse(r, op->room,
+                                      NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "ROOM_UNAVAILABLE",
+                                      "the waiting room cannot be reached; "
+                                      "try again in a moment", NULL)
+             : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        if (op->results[0] == NGX_HTTP_TICKET_ADMITTED) {
+            (void) ngx_http_ticket_room_adopt(op->room, op->user,
+                                              (uint64_t) op->results[1], now);
+        }
+
+        ngx_http_ticket_room_standing(op->room, op->number, now, &st);
+
+        rc = ngx_http_ticket_gate_converted(r, op->room, ctx, &st, op->user,
+                                            (ngx_uint_t) op->results[0],
+                                            (uint64_t) op->results[1]);
+    }
+
+    if (rc != NGX_DONE) {
+        /* Not answered yet: the phases go on from the gate. */
+        ctx->gate_rc = rc;
+        ctx->resumed = 1;
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
 }

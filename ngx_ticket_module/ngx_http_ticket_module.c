@@ -5,6 +5,7 @@
 
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_zone.h"
+#include "ngx_http_ticket_redis.h"
 
 
 static ngx_int_t ngx_http_ticket_add_variables(ngx_conf_t *cf);
@@ -14,6 +15,7 @@ static void *ngx_http_ticket_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ticket_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_ticket_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ticket_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_ticket_exit_master(ngx_cycle_t *cycle);
 static void ngx_http_ticket_timer_handler(ngx_event_t *ev);
 
@@ -55,6 +57,20 @@ static ngx_command_t  ngx_http_ticket_commands[] = {
     { ngx_string("ticket_room"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_ticket_room,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ticket_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ticket_redis_fallback"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ticket_redis_fallback,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -116,7 +132,7 @@ ngx_module_t  ngx_http_ticket_module = {
     ngx_http_ticket_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_ticket_exit_process,          /* exit process */
     ngx_http_ticket_exit_master,           /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -272,6 +288,8 @@ ngx_http_ticket_create_main_conf(ngx_conf_t *cf)
     cln->handler = ngx_http_ticket_cleanup_keys;
     cln->data = tmcf;
 
+    tmcf->redis_fallback = NGX_CONF_UNSET;
+
     return tmcf;
 }
 
@@ -300,6 +318,25 @@ ngx_http_ticket_init_main_conf(ngx_conf_t *cf, void *conf)
                                "\"ticket_zone\" \"%V\"",
                                &rooms[i]->name,
                                &rooms[i]->shm_zone->shm.name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (tmcf->redis == NULL) {
+        if (tmcf->redis_fallback == 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ticket_redis_fallback\" needs "
+                               "\"ticket_redis\"");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    tmcf->redis->fallback_local = tmcf->redis_fallback == 1;
+
+    for (i = 0; i < tmcf->rooms.nelts; i++) {
+        if (ngx_http_ticket_redis_room(cf, rooms[i]) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -392,7 +429,29 @@ ngx_http_ticket_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&ngx_http_ticket_timer, TICKET_ADMIT_TICK_MS);
 
+    if (tmcf->redis) {
+        return ngx_http_ticket_redis_init_process(cycle, tmcf);
+    }
+
     return NGX_OK;
+}
+
+
+/* A worker process that exits (reload, stop) closes its Redis connection. */
+static void
+ngx_http_ticket_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ticket_main_conf_t  *tmcf;
+
+    if (ngx_get_conf(cycle->conf_ctx, ngx_http_module) == NULL) {
+        return;
+    }
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ticket_module);
+
+    if (tmcf && tmcf->redis && tmcf->zones.nelts) {
+        ngx_http_ticket_redis_exit_process(cycle);
+    }
 }
 
 
@@ -630,7 +689,7 @@ ngx_http_ticket_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ticket_parse_rate(ngx_str_t *s, ticket_admit_conf_t *admit)
 {
     u_char     *slash;

@@ -56,7 +56,17 @@
 #define NGX_HTTP_TICKET_USER_MAX        ((uint64_t) 1 << 57)
 
 
+/*
+ * A queue token with this bit in its number holds no place yet: issued in
+ * the pre-queue of a room in Redis (the order is drawn at opening) or
+ * while Redis was away under "ticket_redis_fallback local".  The first poll
+ * that can reach Redis exchanges it for a numbered place.
+ */
+#define NGX_HTTP_TICKET_PROVISIONAL     ((uint64_t) 1 << 62)
+
+
 typedef struct ngx_http_ticket_room_sh_s  ngx_http_ticket_room_sh_t;
+typedef struct ngx_http_ticket_redis_conf_s  ngx_http_ticket_redis_conf_t;
 
 
 typedef struct {
@@ -78,6 +88,9 @@ typedef struct {
     ngx_str_t                    queue_url;
     ngx_str_t                    cookie_queue;  /* ticket_q_<name> */
     ngx_str_t                    cookie_access; /* ticket_a_<name> */
+
+    ngx_http_ticket_redis_conf_t *redis;        /* NULL: shared memory only */
+    ngx_str_t                    redis_keys[7];
 } ngx_http_ticket_room_t;
 
 
@@ -86,6 +99,8 @@ typedef struct {
     ngx_array_t                  zones;         /* ngx_shm_zone_t * */
     ticket_key_t                *keys[NGX_HTTP_TICKET_KEYS_MAX];
     ngx_uint_t                   nkeys;
+    ngx_http_ticket_redis_conf_t *redis;
+    ngx_flag_t                   redis_fallback;
 } ngx_http_ticket_main_conf_t;
 
 
@@ -120,6 +135,8 @@ typedef struct {
     uint64_t                     wait;
     ngx_uint_t                   wait_known;
     time_t                       refresh;
+    time_t                       opens_in;      /* seconds, 0: open */
+    ngx_uint_t                   stale;         /* Redis state is old */
 } ngx_http_ticket_standing_t;
 
 
@@ -128,7 +145,9 @@ typedef struct {
     uint64_t                     user;
     uint64_t                     serial;
     ngx_uint_t                   status;
+    ngx_int_t                    gate_rc;       /* decided while waiting */
     unsigned                     session:1;     /* passed on a session */
+    unsigned                     resumed:1;     /* Redis answered */
 } ngx_http_ticket_ctx_t;
 
 
@@ -138,6 +157,8 @@ extern ngx_module_t  ngx_http_ticket_module;
 int64_t ngx_http_ticket_now_ms(void);
 ngx_uint_t ngx_http_ticket_room_phase(ngx_http_ticket_room_t *room,
     time_t now);
+ngx_int_t ngx_http_ticket_parse_rate(ngx_str_t *s,
+    ticket_admit_conf_t *admit);
 ngx_http_ticket_room_t *ngx_http_ticket_find_room(
     ngx_http_ticket_main_conf_t *tmcf, u_char *name, size_t len);
 

@@ -6,6 +6,9 @@
 
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_zone.h"
+#include "ngx_http_ticket_redis.h"
+
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_TICKET_PAGE_MAX  (64 * 1024)
@@ -20,6 +23,32 @@ typedef struct {
 
 static ngx_int_t ngx_http_ticket_join(ngx_http_request_t *r,
     ngx_http_ticket_room_t *room, ngx_uint_t json);
+static ngx_int_t ngx_http_ticket_joined(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json, ngx_uint_t rc,
+    uint64_t user, uint64_t place, uint64_t serial, ngx_uint_t exchange);
+static ngx_int_t ngx_http_ticket_join_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json, uint64_t user,
+    ngx_uint_t exchange);
+static void ngx_http_ticket_join_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op);
+static ngx_int_t ngx_http_ticket_join_unavailable(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json, uint64_t user,
+    ngx_uint_t exchange);
+static ngx_int_t ngx_http_ticket_show_converted(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json,
+    ngx_http_ticket_standing_t *st, uint64_t user, ngx_uint_t rc,
+    uint64_t serial);
+static ngx_int_t ngx_http_ticket_convert_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json, uint64_t user,
+    uint64_t place);
+static void ngx_http_ticket_convert_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op);
+static void ngx_http_ticket_leave_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op);
+static ngx_int_t ngx_http_ticket_leave_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, uint64_t user, uint64_t place);
+static ngx_int_t ngx_http_ticket_left(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room);
 static ngx_int_t ngx_http_ticket_show(ngx_http_request_t *r,
     ngx_http_ticket_room_t *room, ngx_uint_t json);
 static ngx_int_t ngx_http_ticket_leave(ngx_http_request_t *r,
@@ -53,6 +82,7 @@ ngx_str_t  ngx_http_ticket_default_page = ngx_string(
 "<body data-status=\"{{status}}\">\n"
 "<h1>{{room}}</h1>\n"
 "<p id=\"msg\">{{message}}</p>\n"
+"<p id=\"countdown\">{{countdown}}</p>\n"
 "<div id=\"line\">\n"
 "<p>Your position: <span class=\"n\" id=\"position\">{{position}}</span></p>\n"
 "<p><span id=\"ahead\">{{ahead}}</span> ahead of you, "
@@ -81,6 +111,8 @@ ngx_str_t  ngx_http_ticket_default_page = ngx_string(
 "document.body.setAttribute('data-status',j.status);\n"
 "set('position',j.position);set('ahead',j.ahead);set('behind',j.behind);\n"
 "set('wait',w(j.wait_seconds));if(m[j.status]){set('msg',m[j.status])}\n"
+"set('countdown',j.opens_in_seconds?'The sale opens in '+"
+"w(j.opens_in_seconds)+'.':'');\n"
 "r=j.refresh_seconds||r;\n"
 "}).catch(function(){}).then(function(){"
 "if(document.body.getAttribute('data-status')!=='admitted')"
@@ -161,13 +193,10 @@ static ngx_int_t
 ngx_http_ticket_join(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
     ngx_uint_t json)
 {
-    int64_t                     now;
-    uint64_t                    place, serial, user;
-    ngx_str_t                   token;
-    ngx_uint_t                  rc, phase;
-    ngx_table_elt_t            *h;
-    ngx_http_ticket_creds_t     creds;
-    ngx_http_ticket_standing_t  st;
+    int64_t                   now;
+    uint64_t                  place, serial, user;
+    ngx_uint_t                rc, phase;
+    ngx_http_ticket_creds_t   creds;
 
     ngx_http_ticket_read_creds(r, room, &creds);
 
@@ -191,7 +220,31 @@ ngx_http_ticket_join(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
 
     user = creds.session.user_id;
 
+    if (room->redis) {
+        return ngx_http_ticket_join_redis(r, room, json, user, 0);
+    }
+
     rc = ngx_http_ticket_room_join(room, user, now, &place, &serial);
+
+    return ngx_http_ticket_joined(r, room, json, rc, user, place, serial, 0);
+}
+
+
+/*
+ * Answers a join (or, with exchange, a poll whose provisional token was
+ * exchanged for a numbered place), whoever handed the place out.
+ */
+static ngx_int_t
+ngx_http_ticket_joined(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
+    ngx_uint_t json, ngx_uint_t rc, uint64_t user, uint64_t place,
+    uint64_t serial, ngx_uint_t exchange)
+{
+    int64_t                     now;
+    ngx_str_t                   token;
+    ngx_table_elt_t            *h;
+    ngx_http_ticket_standing_t  st;
+
+    now = ngx_http_ticket_now_ms();
 
     switch (rc) {
 
@@ -203,6 +256,10 @@ ngx_http_ticket_join(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
                                     "later");
 
     case NGX_HTTP_TICKET_JOIN_ACTIVE:
+        if (room->redis) {
+            (void) ngx_http_ticket_room_adopt(room, user, serial, now);
+        }
+
         if (ngx_http_ticket_issue(r, room, TICKET_TOKEN_ACCESS, user, serial,
                                   &token)
             != NGX_OK
@@ -227,7 +284,7 @@ ngx_http_ticket_join(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
         }
     }
 
-    if (!json) {
+    if (!json && !exchange) {
         /* After a form post, a reload must not post again. */
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
@@ -251,10 +308,137 @@ ngx_http_ticket_join(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
         st.position = 0;
     }
 
-    return ngx_http_ticket_answer(r, room, 1,
-                                  rc == NGX_HTTP_TICKET_JOIN_NEW
+    return ngx_http_ticket_answer(r, room, json,
+                                  rc == NGX_HTTP_TICKET_JOIN_NEW && !exchange
                                   ? NGX_HTTP_CREATED : NGX_HTTP_OK,
                                   &st, &token);
+}
+
+
+/*
+ * Redis hands out the place: one script, atomic, enforcing one place per
+ * user for every instance; before opening the place goes to the pre-queue
+ * with a random draw.
+ */
+static ngx_int_t
+ngx_http_ticket_join_redis(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
+    ngx_uint_t json, uint64_t user, ngx_uint_t exchange)
+{
+    u_char                      *p;
+    uint64_t                     draw;
+    ngx_str_t                    args[3];
+    ngx_http_ticket_redis_op_t  *op;
+    u_char                       buf[3 * NGX_INT64_LEN];
+
+    if (!ngx_http_ticket_redis_ready()) {
+        return ngx_http_ticket_join_unavailable(r, room, json, user,
+                                                exchange);
+    }
+
+    /* 48 bits: a score that a double holds exactly. */
+    draw = 0;
+
+    if (RAND_bytes((u_char *) &draw, 6) != 1) {
+        draw = (uint64_t) ngx_random() << 16 ^ (uint64_t) ngx_random();
+    }
+
+    draw &= ((uint64_t) 1 << 48) - 1;
+
+    p = buf;
+    args[0].data = p;
+    p = ngx_sprintf(p, "%uL", user);
+    args[0].len = p - args[0].data;
+    args[1].data = p;
+    p = ngx_sprintf(p, "%L", room->admit.opens_at_ms);
+    args[1].len = p - args[1].data;
+    args[2].data = p;
+    p = ngx_sprintf(p, "%uL", draw);
+    args[2].len = p - args[2].data;
+
+    op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_join_done);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->user = user;
+    op->json = json;
+    op->arg = exchange;
+
+    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_JOIN, 3, args)
+        != NGX_OK)
+    {
+        return ngx_http_ticket_join_unavailable(r, room, json, user,
+                                                exchange);
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ticket_join_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op)
+{
+    ngx_int_t  rc;
+    uint64_t   place;
+
+    if (op->rc != NGX_OK || op->nresults < 3 || op->results[0] < 0
+        || op->results[0] > NGX_HTTP_TICKET_JOIN_ACTIVE)
+    {
+        rc = ngx_http_ticket_join_unavailable(r, op->room, op->json,
+                                              op->user, op->arg);
+
+    } else {
+        place = op->results[1] > 0 ? (uint64_t) op->results[1]
+                                   : NGX_HTTP_TICKET_PROVISIONAL;
+
+        rc = ngx_http_ticket_joined(r, op->room, op->json,
+                                    (ngx_uint_t) op->results[0], op->user,
+                                    place, (uint64_t) op->results[2],
+                                    op->arg);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * Redis is away or too slow: a join is refused with 503 and Retry-After,
+ * or, with "ticket_redis_fallback local", takes a provisional place that
+ * the first poll after Redis is back exchanges for a numbered one.
+ */
+static ngx_int_t
+ngx_http_ticket_join_unavailable(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json, uint64_t user,
+    ngx_uint_t exchange)
+{
+    ngx_http_ticket_standing_t  st;
+
+    if (exchange) {
+        /* Still provisional: answer from the last known state. */
+        ngx_http_ticket_room_standing(room, NGX_HTTP_TICKET_PROVISIONAL,
+                                      ngx_http_ticket_now_ms(), &st);
+        st.stale = 1;
+
+        return ngx_http_ticket_answer(r, room, json, NGX_HTTP_OK, &st, NULL);
+    }
+
+    if (room->redis->fallback_local) {
+        return ngx_http_ticket_joined(r, room, json, NGX_HTTP_TICKET_JOIN_NEW,
+                                      user, NGX_HTTP_TICKET_PROVISIONAL, 0,
+                                      0);
+    }
+
+    if (ngx_http_ticket_redis_retry_after(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ticket_fail(r, room, json, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "QUEUE_UNAVAILABLE",
+                                "the waiting room cannot take new people "
+                                "right now; try again in a moment");
 }
 
 
@@ -264,14 +448,12 @@ ngx_http_ticket_show(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
 {
     int64_t                     now;
     uint64_t                    serial, user;
-    ngx_str_t                   token, *tp;
     ngx_uint_t                  rc, phase;
     ngx_http_ticket_creds_t     creds;
     ngx_http_ticket_standing_t  st;
 
     ngx_http_ticket_read_creds(r, room, &creds);
     now = ngx_http_ticket_now_ms();
-    tp = NULL;
 
     if (creds.access_rc == NGX_HTTP_TICKET_TOKEN_OK
         && ngx_http_ticket_room_session(room, creds.access.user_id,
@@ -326,13 +508,48 @@ ngx_http_ticket_show(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
     }
 
     user = creds.queue.user_id;
+
+    if ((creds.queue.number & NGX_HTTP_TICKET_PROVISIONAL) && room->redis
+        && ngx_http_ticket_redis_ready()
+        && ngx_http_ticket_room_phase(room, (time_t) (now / 1000))
+           == NGX_HTTP_TICKET_ROOM_OPEN)
+    {
+        /* Opened (or Redis is back): the place gets its number. */
+        return ngx_http_ticket_join_redis(r, room, json, user, 1);
+    }
+
     ngx_http_ticket_room_standing(room, creds.queue.number, now, &st);
 
-    if (st.status == NGX_HTTP_TICKET_ADMITTED) {
-        /* The turn has come: the queue token becomes a session. */
-        rc = ngx_http_ticket_room_convert(room, user, creds.queue.number, now,
-                                          &serial);
+    if (st.status != NGX_HTTP_TICKET_ADMITTED) {
+        return ngx_http_ticket_show_converted(r, room, json, &st, user,
+                                              st.status, 0);
+    }
 
+    /* The turn has come: the queue token becomes a session. */
+    if (room->redis) {
+        return ngx_http_ticket_convert_redis(r, room, json, user,
+                                             creds.queue.number);
+    }
+
+    rc = ngx_http_ticket_room_convert(room, user, creds.queue.number, now,
+                                      &serial);
+
+    return ngx_http_ticket_show_converted(r, room, json, &st, user, rc,
+                                          serial);
+}
+
+
+static ngx_int_t
+ngx_http_ticket_show_converted(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json,
+    ngx_http_ticket_standing_t *st, uint64_t user, ngx_uint_t rc,
+    uint64_t serial)
+{
+    ngx_str_t  token, *tp;
+
+    tp = NULL;
+
+    if (st->status == NGX_HTTP_TICKET_ADMITTED) {
         if (rc == NGX_HTTP_TICKET_ADMITTED) {
             if (ngx_http_ticket_issue(r, room, TICKET_TOKEN_ACCESS, user,
                                       serial, &token)
@@ -347,27 +564,107 @@ ngx_http_ticket_show(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
             tp = &token;
 
         } else {
-            st.status = rc == NGX_HTTP_TICKET_LEFT ? NGX_HTTP_TICKET_EXPIRED
-                                                   : rc;
+            st->status = rc == NGX_HTTP_TICKET_LEFT ? NGX_HTTP_TICKET_EXPIRED
+                                                    : rc;
         }
     }
 
-    if (st.status == NGX_HTTP_TICKET_EXPIRED) {
-        st.position = 0;
-        st.wait_known = 0;
+    if (st->status == NGX_HTTP_TICKET_EXPIRED) {
+        st->position = 0;
+        st->wait_known = 0;
     }
 
-    return ngx_http_ticket_answer(r, room, json, NGX_HTTP_OK, &st, tp);
+    return ngx_http_ticket_answer(r, room, json, NGX_HTTP_OK, st, tp);
+}
+
+
+static ngx_int_t
+ngx_http_ticket_convert_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_uint_t json, uint64_t user,
+    uint64_t place)
+{
+    u_char                      *p;
+    ngx_str_t                    args[2];
+    ngx_http_ticket_standing_t   st;
+    ngx_http_ticket_redis_op_t  *op;
+    u_char                       buf[2 * NGX_INT64_LEN];
+
+    p = buf;
+    args[0].data = p;
+    p = ngx_sprintf(p, "%uL", user);
+    args[0].len = p - args[0].data;
+    args[1].data = p;
+    p = ngx_sprintf(p, "%uL", place);
+    args[1].len = p - args[1].data;
+
+    op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_convert_done);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->user = user;
+    op->number = place;
+    op->json = json;
+
+    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_CONVERT, 2,
+                                     args)
+        != NGX_OK)
+    {
+        /* The turn is known, the session is not: the next poll tries. */
+        ngx_http_ticket_room_standing(room, place, ngx_http_ticket_now_ms(),
+                                      &st);
+        st.stale = 1;
+
+        return ngx_http_ticket_answer(r, room, json, NGX_HTTP_OK, &st, NULL);
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ticket_convert_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op)
+{
+    int64_t                     now;
+    ngx_int_t                   rc;
+    ngx_uint_t                  status;
+    ngx_http_ticket_standing_t  st;
+
+    now = ngx_http_ticket_now_ms();
+    ngx_http_ticket_room_standing(op->room, op->number, now, &st);
+
+    if (op->rc != NGX_OK || op->nresults < 2) {
+        st.stale = 1;
+        rc = ngx_http_ticket_answer(r, op->room, op->json, NGX_HTTP_OK, &st,
+                                    NULL);
+
+    } else {
+        status = (ngx_uint_t) op->results[0];
+
+        if (status == NGX_HTTP_TICKET_ADMITTED) {
+            (void) ngx_http_ticket_room_adopt(op->room, op->user,
+                                              (uint64_t) op->results[1], now);
+        }
+
+        /* Redis has the last word on this place. */
+        st.status = NGX_HTTP_TICKET_ADMITTED;
+
+        rc = ngx_http_ticket_show_converted(r, op->room, op->json, &st,
+                                            op->user, status,
+                                            (uint64_t) op->results[1]);
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 
 static ngx_int_t
 ngx_http_ticket_leave(ngx_http_request_t *r, ngx_http_ticket_room_t *room)
 {
-    u_char                   *body, *p;
     uint64_t                  user, place;
-    ngx_str_t                 empty = ngx_null_string;
-    ngx_str_t                 type = ngx_string("application/json");
     ngx_http_ticket_creds_t   creds;
 
     ngx_http_ticket_read_creds(r, room, &creds);
@@ -390,7 +687,91 @@ ngx_http_ticket_leave(ngx_http_request_t *r, ngx_http_ticket_room_t *room)
                                           "nothing says who is leaving");
     }
 
+    if (room->redis) {
+        return ngx_http_ticket_leave_redis(r, room, user, place);
+    }
+
     (void) ngx_http_ticket_room_leave(room, user, place);
+
+    return ngx_http_ticket_left(r, room);
+}
+
+
+static ngx_int_t
+ngx_http_ticket_leave_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, uint64_t user, uint64_t place)
+{
+    u_char                      *p;
+    ngx_str_t                    args[2];
+    ngx_http_ticket_redis_op_t  *op;
+    u_char                       buf[2 * NGX_INT64_LEN];
+
+    (void) ngx_http_ticket_room_end(room, user, 0);
+
+    if (place & NGX_HTTP_TICKET_PROVISIONAL) {
+        place = 0;
+    }
+
+    p = buf;
+    args[0].data = p;
+    p = ngx_sprintf(p, "%uL", user);
+    args[0].len = p - args[0].data;
+    args[1].data = p;
+    p = ngx_sprintf(p, "%uL", place);
+    args[1].len = p - args[1].data;
+
+    op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_leave_done);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_LEAVE, 2, args)
+        != NGX_OK)
+    {
+        if (ngx_http_ticket_redis_retry_after(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_ticket_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "QUEUE_UNAVAILABLE",
+                                          "the waiting room cannot be "
+                                          "reached; try again in a moment");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ticket_leave_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op)
+{
+    ngx_int_t  rc;
+
+    if (op->rc != NGX_OK) {
+        rc = ngx_http_ticket_redis_retry_after(r) == NGX_OK
+             ? ngx_http_ticket_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "QUEUE_UNAVAILABLE",
+                                          "the waiting room cannot be "
+                                          "reached; try again in a moment")
+             : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        rc = ngx_http_ticket_left(r, op->room);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_ticket_left(ngx_http_request_t *r, ngx_http_ticket_room_t *room)
+{
+    u_char     *body, *p;
+    ngx_str_t   empty = ngx_null_string;
+    ngx_str_t   type = ngx_string("application/json");
 
     if (ngx_http_ticket_set_cookie(r, &room->cookie_queue, &empty, 0)
         != NGX_OK
@@ -532,7 +913,7 @@ ngx_http_ticket_render(u_char *out, ngx_str_t *tpl,
     ngx_http_ticket_page_t *page)
 {
     u_char      *p, *end, *close, *w;
-    u_char       num[NGX_INT64_LEN + sizeof(" seconds")];
+    u_char       num[NGX_INT64_LEN + sizeof("The sale opens in  s.")];
     size_t       len, n;
     ngx_str_t    name, value;
 
@@ -618,6 +999,16 @@ ngx_http_ticket_render(u_char *out, ngx_str_t *tpl,
                    && ngx_strncmp(name.data, "queue_url", 9) == 0)
         {
             value = page->room->queue_url;
+
+        } else if (name.len == 9
+                   && ngx_strncmp(name.data, "countdown", 9) == 0)
+        {
+            /* A scheduled sale: the page counts down to the opening. */
+            if (page->st->opens_in) {
+                value.len = ngx_sprintf(num, "The sale opens in %T s.",
+                                        page->st->opens_in)
+                            - num;
+            }
 
         } else {
             value.data = w;

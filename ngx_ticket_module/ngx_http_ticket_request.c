@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_ticket_module.h"
+#include "ticket_cookie.h"
 
 
 static const char  *ngx_http_ticket_status_names[] = {
@@ -118,53 +119,21 @@ ngx_int_t
 ngx_http_ticket_next_cookie(u_char **pos, u_char *end, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char  *p, *eq, *semi;
+    const u_char  *p;
 
+    /* The parsing itself is pure C in ticket_cookie.c, for the fuzzer. */
     p = *pos;
 
-    while (p < end && (*p == ' ' || *p == ';' || *p == '\t')) {
-        p++;
-    }
-
-    if (p == end) {
-        *pos = p;
+    if (ticket_cookie_next(&p, end, (const u_char **) &name->data,
+                           &name->len, (const u_char **) &value->data,
+                           &value->len)
+        == TICKET_COOKIE_DONE)
+    {
+        *pos = (u_char *) p;
         return NGX_DONE;
     }
 
-    semi = ngx_strlchr(p, end, ';');
-    if (semi == NULL) {
-        semi = end;
-    }
-
-    eq = ngx_strlchr(p, semi, '=');
-
-    if (eq == NULL) {
-        name->len = 0;
-        name->data = p;
-        value->len = 0;
-        value->data = p;
-
-    } else {
-        name->data = p;
-        name->len = eq - p;
-        value->data = eq + 1;
-        value->len = semi - value->data;
-
-        while (value->len && (value->data[value->len - 1] == ' '
-                              || value->data[value->len - 1] == '\t'))
-        {
-            value->len--;
-        }
-
-        if (value->len >= 2 && value->data[0] == '"'
-            && value->data[value->len - 1] == '"')
-        {
-            value->data++;
-            value->len -= 2;
-        }
-    }
-
-    *pos = semi;
+    *pos = (u_char *) p;
 
     return NGX_OK;
 }
@@ -563,6 +532,21 @@ ngx_http_ticket_standing_json(u_char *p, ngx_http_ticket_room_t *room,
 
     } else {
         p = ngx_cpymem(p, "null", 4);
+    }
+
+    if (st->opens_in) {
+        /* The countdown of a scheduled sale. */
+        p = ngx_sprintf(p, ",\"opens_in_seconds\":%T", st->opens_in);
+    }
+
+    if (st->place & NGX_HTTP_TICKET_PROVISIONAL) {
+        p = ngx_cpymem(p, ",\"prequeue\":true",
+                       sizeof(",\"prequeue\":true") - 1);
+    }
+
+    if (st->stale) {
+        /* Redis is away: the figures are the last ones known. */
+        p = ngx_cpymem(p, ",\"stale\":true", sizeof(",\"stale\":true") - 1);
     }
 
     return p;

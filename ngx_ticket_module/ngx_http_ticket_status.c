@@ -6,6 +6,7 @@
 
 #include "ngx_http_ticket_module.h"
 #include "ngx_http_ticket_zone.h"
+#include "ngx_http_ticket_redis.h"
 
 
 #define NGX_HTTP_TICKET_STATUS_ROOM_LEN  2048
@@ -13,6 +14,10 @@
 
 static ngx_int_t ngx_http_ticket_status_action(ngx_http_request_t *r,
     ngx_http_ticket_room_t *room);
+static ngx_int_t ngx_http_ticket_status_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_str_t *action);
+static void ngx_http_ticket_status_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op);
 static u_char *ngx_http_ticket_status_json(u_char *p,
     ngx_http_ticket_main_conf_t *tmcf, ngx_http_ticket_room_t *only,
     int64_t now);
@@ -122,6 +127,10 @@ ngx_http_ticket_status_action(ngx_http_request_t *r,
                                           "action is pause or resume");
     }
 
+    if (room->redis) {
+        return ngx_http_ticket_status_redis(r, room, &arg);
+    }
+
     if (arg.len == 5 && ngx_strncmp(arg.data, "pause", 5) == 0) {
         paused = 1;
 
@@ -204,7 +213,7 @@ ngx_http_ticket_status_json(u_char *p, ngx_http_ticket_main_conf_t *tmcf,
                         &room->shm_zone->shm.name,
                         ngx_http_ticket_phase_names[s.phase],
                         s.paused ? "true" : "false", s.capacity,
-                        room->admit.rate_n, room->admit.rate_period_ms,
+                        s.rate_n, s.rate_period_ms,
                         room->session, room->admit.grace_ms,
                         s.seq, s.serving, s.waiting, s.active, s.pending,
                         s.per_minute);
@@ -240,7 +249,18 @@ ngx_http_ticket_status_json(u_char *p, ngx_http_ticket_main_conf_t *tmcf,
             p = ngx_sprintf(p, "%s%uD", k ? "," : "", s.last_seconds[k]);
         }
 
-        p = ngx_cpymem(p, "]}", 2);
+        p = ngx_cpymem(p, "]", 1);
+
+        if (room->redis) {
+            p = ngx_sprintf(p, ",\"queue_all\":%s,\"prequeued\":%uL,"
+                            "\"redis\":{\"connected\":%s,\"stale\":%s,"
+                            "\"synced_ms_ago\":%L}",
+                            s.queue_all ? "true" : "false", s.prequeued,
+                            ngx_http_ticket_redis_ready() ? "true" : "false",
+                            s.stale ? "true" : "false", s.synced_ms_ago);
+        }
+
+        p = ngx_cpymem(p, "}", 1);
     }
 
     return ngx_cpymem(p, "]}\n", 3);
@@ -360,4 +380,191 @@ ngx_http_ticket_status_prometheus(u_char *p, ngx_http_ticket_main_conf_t *tmcf,
     }
 
     return p;
+}
+
+
+static u_char *
+ngx_http_ticket_status_value(ngx_str_t *s, u_char *p, uint64_t v)
+{
+    s->data = p;
+    p = ngx_sprintf(p, "%uL", v);
+    s->len = p - s->data;
+
+    return p;
+}
+
+
+/*
+ * With Redis the operator's settings live there, so every instance
+ * follows them within one tick: pause, resume, queue_all (everyone
+ * queues, admitted sessions stay), queue_normal, set (rate=N/PERIOD,
+ * capacity=N, overriding nginx.conf) and defaults (back to nginx.conf).
+ */
+static ngx_int_t
+ngx_http_ticket_status_redis(ngx_http_request_t *r,
+    ngx_http_ticket_room_t *room, ngx_str_t *action)
+{
+    u_char                      *p;
+    ngx_int_t                    n;
+    ngx_str_t                    arg, args[6];
+    ngx_uint_t                   nargs;
+    ticket_admit_conf_t          conf;
+    ngx_http_ticket_redis_op_t  *op;
+    u_char                       buf[4 * NGX_INT64_LEN];
+
+    nargs = 0;
+    p = buf;
+
+#define ngx_http_ticket_setting(name, value)                                  \
+    ngx_str_set(&args[nargs], name);                                          \
+    nargs++;                                                                  \
+    ngx_str_set(&args[nargs], value);                                         \
+    nargs++
+
+    if (action->len == 5 && ngx_strncmp(action->data, "pause", 5) == 0) {
+        ngx_http_ticket_setting("paused", "1");
+
+    } else if (action->len == 6
+               && ngx_strncmp(action->data, "resume", 6) == 0)
+    {
+        ngx_http_ticket_setting("paused", "0");
+
+    } else if (action->len == 9
+               && ngx_strncmp(action->data, "queue_all", 9) == 0)
+    {
+        ngx_http_ticket_setting("queue_all", "1");
+
+    } else if (action->len == 12
+               && ngx_strncmp(action->data, "queue_normal", 12) == 0)
+    {
+        ngx_http_ticket_setting("queue_all", "0");
+
+    } else if (action->len == 8
+               && ngx_strncmp(action->data, "defaults", 8) == 0)
+    {
+        ngx_http_ticket_setting("op_rate_n", "-");
+        ngx_http_ticket_setting("op_rate_ms", "-");
+        ngx_http_ticket_setting("op_capacity", "-");
+
+    } else if (action->len == 3 && ngx_strncmp(action->data, "set", 3) == 0) {
+
+        if (ngx_http_arg(r, (u_char *) "rate", 4, &arg) == NGX_OK) {
+            if (ngx_http_ticket_parse_rate(&arg, &conf) != NGX_OK) {
+                return ngx_http_ticket_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  "BAD_REQUEST",
+                                                  "rate is N/s, N/m or "
+                                                  "N/PERIOD");
+            }
+
+            ngx_str_set(&args[nargs], "op_rate_n");
+            nargs++;
+            p = ngx_http_ticket_status_value(&args[nargs++], p, conf.rate_n);
+
+            ngx_str_set(&args[nargs], "op_rate_ms");
+            nargs++;
+            p = ngx_http_ticket_status_value(&args[nargs++], p,
+                                             conf.rate_period_ms);
+        }
+
+        if (ngx_http_arg(r, (u_char *) "capacity", 8, &arg) == NGX_OK) {
+            n = ngx_atoi(arg.data, arg.len);
+
+            if (n <= 0 || n > 10000000) {
+                return ngx_http_ticket_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  "BAD_REQUEST",
+                                                  "capacity is 1 to "
+                                                  "10000000");
+            }
+
+            ngx_str_set(&args[nargs], "op_capacity");
+            nargs++;
+            p = ngx_http_ticket_status_value(&args[nargs++], p, (uint64_t) n);
+        }
+
+        if (nargs == 0) {
+            return ngx_http_ticket_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "BAD_REQUEST",
+                                              "set takes rate= and/or "
+                                              "capacity=");
+        }
+
+    } else {
+        return ngx_http_ticket_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "BAD_REQUEST",
+                                          "action is pause, resume, "
+                                          "queue_all, queue_normal, set or "
+                                          "defaults");
+    }
+
+#undef ngx_http_ticket_setting
+
+    op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_status_done);
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_ADMIN, nargs,
+                                     args)
+        != NGX_OK)
+    {
+        if (ngx_http_ticket_redis_retry_after(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_ticket_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "REDIS_UNAVAILABLE",
+                                          "the setting cannot be stored "
+                                          "now; try again in a moment");
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "ticket: room \"%V\": \"%V\" by an operator", &room->name,
+                  action);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ticket_status_done(ngx_http_request_t *r,
+    ngx_http_ticket_redis_op_t *op)
+{
+    u_char     *body, *p;
+    int64_t    *v;
+    ngx_int_t   rc;
+    ngx_str_t   type = ngx_string("application/json");
+
+    if (op->rc != NGX_OK || op->nresults < 5) {
+        rc = ngx_http_ticket_redis_retry_after(r) == NGX_OK
+             ? ngx_http_ticket_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "REDIS_UNAVAILABLE",
+                                          "the setting may not be stored; "
+                                          "try again in a moment")
+             : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    v = op->results;
+
+    body = ngx_pnalloc(r->pool, 256 + op->room->name.len);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_sprintf(body, "{\"room\":\"%V\",\"paused\":%s,"
+                    "\"queue_all\":%s,\"rate\":%L,\"rate_period_ms\":%L,"
+                    "\"capacity\":%L}\n", &op->room->name,
+                    v[0] ? "true" : "false", v[1] ? "true" : "false",
+                    v[2] >= 0 ? v[2] : (int64_t) op->room->admit.rate_n,
+                    v[3] >= 0 ? v[3]
+                              : (int64_t) op->room->admit.rate_period_ms,
+                    v[4] >= 0 ? v[4] : (int64_t) op->room->admit.capacity);
+
+    ngx_http_finalize_request(r, ngx_http_ticket_send(r, NGX_HTTP_OK, &type,
+                                                      body, p - body));
 }

@@ -3,6 +3,7 @@
  */
 
 #include "ngx_http_ticket_zone.h"
+#include "ngx_http_ticket_redis.h"
 
 
 /* Index slots swept per tick: a 32m zone is swept in about 10 seconds. */
@@ -542,7 +543,10 @@ ngx_http_ticket_zone_tick(ngx_shm_zone_t *shm_zone, int64_t now_ms)
             ngx_http_ticket_session_free(ctx, rs, s);
         }
 
-        ticket_admit_tick(&rs->admit, now_ms);
+        /* With Redis, admission is the shared room's tick. */
+        if (rooms[i]->redis == NULL) {
+            ticket_admit_tick(&rs->admit, now_ms);
+        }
     }
 
     sw.sh = sh;
@@ -1149,6 +1153,7 @@ void
 ngx_http_ticket_room_standing(ngx_http_ticket_room_t *room, uint64_t place,
     int64_t now_ms, ngx_http_ticket_standing_t *st)
 {
+    int              state;
     uint64_t         seq, serving;
     ticket_admit_t  *a;
 
@@ -1158,10 +1163,34 @@ ngx_http_ticket_room_standing(ngx_http_ticket_room_t *room, uint64_t place,
     st->place = place;
     st->refresh = room->refresh;
 
-    switch (ticket_admit_place(a, place)) {
+    if (room->opens_at && now_ms / 1000 < room->opens_at) {
+        st->opens_in = room->opens_at - (time_t) (now_ms / 1000);
+    }
+
+    if (room->redis) {
+        st->stale = ngx_http_ticket_room_stale(room, now_ms);
+    }
+
+    if (place & NGX_HTTP_TICKET_PROVISIONAL) {
+        /* No number yet: in line, behind nobody in particular. */
+        st->status = a->paused ? NGX_HTTP_TICKET_PAUSED
+                               : NGX_HTTP_TICKET_WAITING;
+        st->behind = room->sh->prequeued;
+        return;
+    }
+
+    state = ticket_admit_place(a, place);
+    seq = *(volatile uint64_t *) &a->seq;
+
+    if (room->redis && place > seq && place > a->expired_upto) {
+        /* Handed out by Redis since the last mirror: newest in line. */
+        state = TICKET_PLACE_WAITING;
+        seq = place;
+    }
+
+    switch (state) {
 
     case TICKET_PLACE_WAITING:
-        seq = *(volatile uint64_t *) &a->seq;
         serving = *(volatile uint64_t *) &a->serving;
 
         if (place <= serving) {
@@ -1423,6 +1452,15 @@ ngx_http_ticket_room_snapshot(ngx_http_ticket_room_t *room, int64_t now_ms,
     snap->active = a->active;
     snap->pending = a->pending;
     snap->capacity = a->conf.capacity;
+    snap->rate_n = a->conf.rate_n;
+    snap->rate_period_ms = a->conf.rate_period_ms;
+    snap->queue_all = room->sh->queue_all;
+    snap->prequeued = room->sh->prequeued;
+    snap->synced_ms_ago = now_ms - room->sh->redis_synced_ms;
+
+    if (room->redis) {
+        snap->stale = ngx_http_ticket_room_stale(room, now_ms);
+    }
     snap->per_minute = ticket_admit_last_minute(a, now_ms);
     snap->oldest_wait = ticket_admit_oldest_wait(a, now_ms);
     snap->wait_known = ticket_admit_wait(a, snap->waiting, now_ms,
@@ -1438,4 +1476,154 @@ ngx_http_ticket_room_snapshot(ngx_http_ticket_room_t *room, int64_t now_ms,
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * Copies the shared room's state, as Redis answered it, into the zone.
+ * Returns how many sessions ended in Redis since the last mirror, which
+ * the caller (one process, the claim is made under the lock) fetches so
+ * that the gate here stops passing them.
+ */
+uint64_t
+ngx_http_ticket_room_mirror(ngx_http_ticket_room_t *room,
+    ngx_http_ticket_mirror_t *m, int64_t now_ms)
+{
+    uint64_t                     ended;
+    ngx_http_ticket_room_sh_t   *rs;
+    ngx_http_ticket_zone_ctx_t  *ctx;
+
+    ctx = ngx_http_ticket_room_ctx(room);
+    rs = room->sh;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ended = 0;
+
+    if (rs->redis_synced_ms && m->admit.ended_total > rs->redis_ended) {
+        ended = ngx_min(m->admit.ended_total - rs->redis_ended, 1000);
+    }
+
+    rs->redis_ended = m->admit.ended_total;
+
+    ticket_admit_mirror(&rs->admit, &m->admit, now_ms);
+    rs->prequeued = m->prequeued;
+    rs->queue_all = m->queue_all;
+    rs->opened = m->opened;
+    rs->redis_synced_ms = now_ms;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return ended;
+}
+
+
+/*
+ * The sessions seen since the last push, newest first: their activity
+ * goes to Redis, which ends sessions by inactivity for all instances.
+ * The claim is made under the lock, so one process pushes each change.
+ */
+ngx_uint_t
+ngx_http_ticket_room_touched(ngx_http_ticket_room_t *room, uint64_t *users,
+    int64_t *ms, ngx_uint_t max)
+{
+    int64_t                      newest;
+    ngx_uint_t                   n;
+    ngx_queue_t                 *q;
+    ngx_http_ticket_room_sh_t   *rs;
+    ngx_http_ticket_session_t   *s;
+    ngx_http_ticket_zone_ctx_t  *ctx;
+
+    ctx = ngx_http_ticket_room_ctx(room);
+    rs = room->sh;
+    n = 0;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    newest = rs->redis_pushed_ms;
+
+    for (q = ngx_queue_head(&rs->sessions);
+         q != ngx_queue_sentinel(&rs->sessions) && n < max;
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_http_ticket_session_t, queue);
+
+        if (s->last_ms <= rs->redis_pushed_ms) {
+            break;
+        }
+
+        if (s->last_ms > newest) {
+            newest = s->last_ms;
+        }
+
+        users[n] = s->user;
+        ms[n] = s->last_ms;
+        n++;
+    }
+
+    rs->redis_pushed_ms = newest;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return n;
+}
+
+
+/*
+ * A session Redis knows (converted here or on another instance) gets a
+ * local record, so the gate checks it from shared memory from now on.
+ */
+ngx_int_t
+ngx_http_ticket_room_adopt(ngx_http_ticket_room_t *room, uint64_t user,
+    uint64_t serial, int64_t now_ms)
+{
+    ngx_http_ticket_room_sh_t   *rs;
+    ngx_http_ticket_session_t   *s;
+    ngx_http_ticket_zone_ctx_t  *ctx;
+
+    ctx = ngx_http_ticket_room_ctx(room);
+    rs = room->sh;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    s = ngx_http_ticket_session_lookup(ctx->sh, user, room->slot);
+
+    if (s == NULL) {
+        s = ngx_slab_alloc_locked(ctx->shpool,
+                                  sizeof(ngx_http_ticket_session_t));
+        if (s == NULL) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        s->node.key = (ngx_rbtree_key_t) (user << 6 | room->slot);
+        s->user = user;
+        s->slot = room->slot;
+
+        ngx_rbtree_insert(&ctx->sh->sessions, &s->node);
+        ctx->sh->nsessions++;
+
+    } else {
+        ngx_queue_remove(&s->queue);
+    }
+
+    s->serial = serial;
+    s->last_ms = now_ms;
+    ngx_queue_insert_head(&rs->sessions, &s->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* The mirror is older than three syncs (and a second): Redis is away. */
+ngx_uint_t
+ngx_http_ticket_room_stale(ngx_http_ticket_room_t *room, int64_t now_ms)
+{
+    int64_t  limit;
+
+    limit = ngx_max((int64_t) room->redis->sync * 3, 1000);
+
+    return now_ms - room->sh->redis_synced_ms > limit;
 }

@@ -36,6 +36,14 @@ struct ngx_http_ticket_room_sh_s {
     uint64_t                     session_ms;
     ngx_queue_t                  sessions;      /* most recently seen first */
     ticket_admit_t               admit;
+
+    /* With ticket_redis: the mirror of the shared room. */
+    int64_t                      redis_synced_ms;
+    int64_t                      redis_pushed_ms;   /* activity sent up to */
+    uint64_t                     redis_ended;       /* ended sessions seen */
+    uint64_t                     prequeued;
+    ngx_uint_t                   queue_all;
+    ngx_uint_t                   opened;
 };
 
 
@@ -60,6 +68,7 @@ typedef struct {
     ngx_rbtree_node_t            sentinel;
     ticket_index_t               index;
     ngx_http_ticket_room_sh_t   *rooms[NGX_HTTP_TICKET_ROOMS_MAX];
+    ngx_atomic_t                 redis_down;    /* said once in the log */
 } ngx_http_ticket_sh_t;
 
 
@@ -81,6 +90,8 @@ typedef struct {
     uint64_t                     active;
     uint64_t                     pending;
     uint64_t                     capacity;
+    uint32_t                     rate_n;
+    uint64_t                     rate_period_ms;
     uint64_t                     per_minute;
     int64_t                      oldest_wait;
     uint64_t                     wait_back;
@@ -90,7 +101,20 @@ typedef struct {
     uint64_t                     forfeited_total;
     uint64_t                     ended_total;
     uint32_t                     last_seconds[10];  /* newest first */
+    ngx_uint_t                   queue_all;
+    ngx_uint_t                   stale;
+    uint64_t                     prequeued;
+    int64_t                      synced_ms_ago;
 } ngx_http_ticket_snapshot_t;
+
+
+/* What the mirror copies from the shared room. */
+typedef struct {
+    ticket_admit_mirror_t        admit;
+    uint64_t                     prequeued;
+    ngx_uint_t                   queue_all;
+    ngx_uint_t                   opened;
+} ngx_http_ticket_mirror_t;
 
 
 /* The zone's memory for operators. */
@@ -127,6 +151,14 @@ ngx_int_t ngx_http_ticket_room_leave(ngx_http_ticket_room_t *room,
     uint64_t user, uint64_t place);
 void ngx_http_ticket_room_pause(ngx_http_ticket_room_t *room,
     ngx_uint_t paused);
+uint64_t ngx_http_ticket_room_mirror(ngx_http_ticket_room_t *room,
+    ngx_http_ticket_mirror_t *m, int64_t now_ms);
+ngx_uint_t ngx_http_ticket_room_touched(ngx_http_ticket_room_t *room,
+    uint64_t *users, int64_t *ms, ngx_uint_t max);
+ngx_int_t ngx_http_ticket_room_adopt(ngx_http_ticket_room_t *room,
+    uint64_t user, uint64_t serial, int64_t now_ms);
+ngx_uint_t ngx_http_ticket_room_stale(ngx_http_ticket_room_t *room,
+    int64_t now_ms);
 void ngx_http_ticket_room_snapshot(ngx_http_ticket_room_t *room,
     int64_t now_ms, ngx_http_ticket_snapshot_t *snap);
 

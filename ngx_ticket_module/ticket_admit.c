@@ -338,6 +338,55 @@ ticket_admit_end(ticket_admit_t *a)
 }
 
 
+void
+ticket_admit_mirror(ticket_admit_t *a, const ticket_admit_mirror_t *m,
+    int64_t now_ms)
+{
+    ticket_second_t  *h;
+
+    h = ticket_admit_second(a, now_ms / 1000);
+
+    if (m->seq > a->seq) {
+        /* One join mark for all the places handed out since. */
+        a->seq = m->seq - 1;
+        (void) ticket_admit_join(a, now_ms);
+
+    } else if (m->seq < a->seq) {
+        /* The backend lost its state: start over from what it says. */
+        a->join_count = 0;
+        a->seq = m->seq;
+    }
+
+    if (m->serving > a->serving) {
+        h->admitted += (uint32_t) (m->serving - a->serving);
+    }
+
+    if (m->seq > m->serving && !m->paused) {
+        h->busy = 1;
+    }
+
+    a->serving = m->serving;
+    a->expired_upto = m->expired_upto;
+    a->active = m->active;
+    a->pending = m->pending;
+    a->paused = m->paused;
+    a->admitted_total = m->admitted_total;
+    a->converted_total = m->converted_total;
+    a->forfeited_total = m->forfeited_total;
+    a->ended_total = m->ended_total;
+    a->batch_count = 0;
+
+    if (m->capacity) {
+        a->conf.capacity = m->capacity;
+    }
+
+    if (m->rate_n && m->rate_period_ms) {
+        a->conf.rate_n = m->rate_n;
+        a->conf.rate_period_ms = m->rate_period_ms;
+    }
+}
+
+
 uint32_t
 ticket_admit_in_second(const ticket_admit_t *a, int64_t sec)
 {

@@ -90,6 +90,24 @@ typedef struct {
 } ticket_admit_t;
 
 
+/* A room's state as a shared backend (Redis) holds it. */
+typedef struct {
+    uint64_t        seq;
+    uint64_t        serving;
+    uint64_t        expired_upto;
+    uint32_t        active;
+    uint32_t        pending;
+    uint32_t        paused;
+    uint32_t        capacity;
+    uint32_t        rate_n;
+    uint64_t        rate_period_ms;
+    uint64_t        admitted_total;
+    uint64_t        converted_total;
+    uint64_t        forfeited_total;
+    uint64_t        ended_total;
+} ticket_admit_mirror_t;
+
+
 void ticket_admit_init(ticket_admit_t *a, int64_t now_ms);
 
 /* New settings take effect at the next tick; the state is kept. */
@@ -123,6 +141,15 @@ void ticket_admit_forfeit(ticket_admit_t *a, uint64_t place);
 
 /* A session ended: its slot is free again. */
 void ticket_admit_end(ticket_admit_t *a);
+
+/*
+ * Takes over the state a shared backend admitted by: the counters and
+ * settings are copied, and what changed since the last mirror is recorded
+ * in the per-second history and the join marks, so the measured rate, the
+ * wait estimate and the oldest wait work as with local admission.
+ */
+void ticket_admit_mirror(ticket_admit_t *a, const ticket_admit_mirror_t *m,
+    int64_t now_ms);
 
 /* Admissions in the last 60 complete seconds. */
 uint64_t ticket_admit_last_minute(const ticket_admit_t *a, int64_t now_ms);

@@ -20,6 +20,14 @@
 static const char  dummy_hash[] =
     "$y$j9T$m81RdzupWh5JWlkM$96q0ouGH69k8J2P1OBjyix5a2XsKUB37HK3stcCnoE5";
 
+/*
+ * Failed log-ins allowed per e-mail within the window; the next attempt in
+ * that window is refused with 429 before the password is even checked,
+ * also when it is right.  Every address is limited by NGINX as well.
+ */
+#define LOGIN_MAX_FAILURES   10
+#define LOGIN_WINDOW         900
+
 typedef struct {
     char         email[256];
     const char  *name;
@@ -161,6 +169,7 @@ typedef struct {
     int64_t  user_id;
     int64_t  session_id;
     long     ttl;
+    char     key[256];        /* the e-mail, lower case */
 } login_t;
 
 
@@ -180,10 +189,75 @@ login_tx(req_t *req, void *arg)
         return rc;
     }
     lg->session_id = (int64_t) res.insert_id;
+    rc = db_exec(req->db, NULL, "DELETE FROM login_attempts WHERE email = ?",
+                 "s", lg->key);
+    if (rc != DB_OK) {
+        return rc;
+    }
     snprintf(after, sizeof(after), "{\"user_id\":%lld}",
              (long long) lg->user_id);
     return audit_write(req, lg->user_id, "session", lg->session_id, "create",
                        NULL, after);
+}
+
+
+/*
+ * Counts this attempt against the e-mail before the password is checked,
+ * so that parallel guesses cannot all slip under the limit; a successful
+ * log-in deletes the count (login_tx).  Answers 429 TOO_MANY_ATTEMPTS
+ * with Retry-After once the window holds more than LOGIN_MAX_FAILURES.
+ */
+static int
+login_throttle(req_t *req, const char *email)
+{
+    db_res_t  res;
+    int64_t   failures, wait;
+    char      retry[24];
+    int       rc;
+
+    /*
+     * The window restarts when it has run out: failures goes back to 1,
+     * and window_start follows (assignments run left to right, so it sees
+     * the new failures; a live row never holds 1 after an increment).
+     */
+    rc = db_exec(req->db, NULL,
+                 "INSERT INTO login_attempts (email, failures, window_start)"
+                 " VALUES (?, 1, UTC_TIMESTAMP())"
+                 " ON DUPLICATE KEY UPDATE"
+                 " failures = IF(window_start <= UTC_TIMESTAMP()"
+                 " - INTERVAL ? SECOND, 1, failures + 1),"
+                 " window_start = IF(failures = 1, UTC_TIMESTAMP(),"
+                 " window_start)",
+                 "si", email, (int64_t) LOGIN_WINDOW);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_exec(req->db, &res,
+                 "SELECT failures, TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(),"
+                 " window_start + INTERVAL ? SECOND)"
+                 " FROM login_attempts WHERE email = ?",
+                 "is", (int64_t) LOGIN_WINDOW, email);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_fetch(&res);
+    if (rc <= 0) {
+        db_res_free(&res);
+        return rc;
+    }
+    failures = db_int(&res, 0);
+    wait = db_int(&res, 1);
+    db_res_free(&res);
+
+    if (failures <= LOGIN_MAX_FAILURES) {
+        return 0;
+    }
+    snprintf(retry, sizeof(retry), "%lld", (long long) (wait < 1 ? 1 : wait));
+    resp_header(req, "Retry-After", retry);
+    log_info("log-in refused: too many failures for one account");
+    return resp_error(req, 429, "TOO_MANY_ATTEMPTS",
+                      "too many failed log-ins for this account; "
+                      "try again in %s seconds", retry);
 }
 
 
@@ -200,12 +274,22 @@ h_sessions_create(req_t *req)
     jv_err_t         err;
     jw_t             w;
     time_t           now;
+    size_t           i;
     int              rc, found, ok;
 
     if (jv_string(req->json, "email", 1, 1, 254, &email, &err) < 0
         || jv_string(req->json, "password", 1, 1, 128, &password, &err) < 0)
     {
         return resp_error(req, 400, "VALIDATION", "%s", err.message);
+    }
+
+    memset(&lg, 0, sizeof(lg));
+    for (i = 0; email[i] != '\0'; i++) {
+        lg.key[i] = (char) tolower((unsigned char) email[i]);
+    }
+    rc = login_throttle(req, lg.key);
+    if (rc != 0) {
+        return rc;
     }
 
     rc = db_exec(req->db, &res,
@@ -219,7 +303,6 @@ h_sessions_create(req_t *req)
         db_res_free(&res);
         return found;
     }
-    memset(&lg, 0, sizeof(lg));
     if (found) {
         lg.user_id = db_int(&res, 0);
         snprintf(hash, sizeof(hash), "%s", db_str(&res, 1, NULL));

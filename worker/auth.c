@@ -131,12 +131,32 @@ auth_require(req_t *req, int admin)
 
 
 int
+performance_room_allows(req_t *req, const char *room, size_t len)
+{
+    if (room != NULL
+        && (strlen(req->ticket_room) != len
+            || memcmp(req->ticket_room, room, len) != 0))
+    {
+        return resp_error(req, 403, "QUEUE_REQUIRED",
+                          "this sale goes through its waiting room");
+    }
+    if (room != NULL && req->user != NULL && req->ticket_user_id != 0
+        && req->ticket_user_id != req->user->id)
+    {
+        return resp_error(req, 403, "QUEUE_REQUIRED",
+                          "the waiting-room pass belongs to another user");
+    }
+    return 0;
+}
+
+
+int
 performance_room_check(req_t *req, int64_t performance_id)
 {
     db_res_t     res;
     const char  *room;
     size_t       len;
-    int          rc, has_room, ok;
+    int          rc;
 
     rc = db_exec(req->db, &res,
                  "SELECT room FROM performances WHERE id = ?",
@@ -150,23 +170,8 @@ performance_room_check(req_t *req, int64_t performance_id)
         return rc < 0 ? rc
                : resp_error(req, 404, "NOT_FOUND", "no such performance");
     }
-
-    has_room = !db_is_null(&res, 0);
     room = db_str(&res, 0, &len);
-    ok = !has_room
-         || (strlen(req->ticket_room) == len
-             && memcmp(req->ticket_room, room, len) == 0);
+    rc = performance_room_allows(req, db_is_null(&res, 0) ? NULL : room, len);
     db_res_free(&res);
-
-    if (!ok) {
-        return resp_error(req, 403, "QUEUE_REQUIRED",
-                          "this sale goes through its waiting room");
-    }
-    if (has_room && req->user != NULL && req->ticket_user_id != 0
-        && req->ticket_user_id != req->user->id)
-    {
-        return resp_error(req, 403, "QUEUE_REQUIRED",
-                          "the waiting-room pass belongs to another user");
-    }
-    return 0;
+    return rc;
 }

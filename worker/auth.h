@@ -43,4 +43,11 @@ int password_verify(req_t *req, const char *password, const char *hash);
  */
 int performance_room_check(req_t *req, int64_t performance_id);
 
+/*
+ * The same decision for a caller that read the performance's room itself
+ * (room NULL: the performance has none), saving the lookup.  Returns 0
+ * when allowed or RESP_DONE after 403 QUEUE_REQUIRED.
+ */
+int performance_room_allows(req_t *req, const char *room, size_t len);
+
 #endif

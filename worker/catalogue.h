@@ -10,9 +10,12 @@
 #include "req.h"
 
 /*
- * Bumps the performance's seat_version (the seat map's ETag) and its
- * Last-Modified time.  Call it in the same transaction as every change of
- * a performance_seats row (hold, release, sale, cancellation, expiry).
+ * Bumps the performance's seat_version and seat_changed_at.  The seat map
+ * no longer reads them (its ETag is a hash of the seat states, see
+ * seatmap.c), and holds, releases, expiries and balance payments no longer
+ * call this: the row it updates serialised every transaction of a
+ * performance.  Cancellations and card payments still do, until their
+ * owners drop the call; then the columns can go.
  */
 int performance_seats_changed(req_t *req, int64_t performance_id);
 

@@ -29,6 +29,17 @@ conf_defaults(worker_conf_t *conf)
     conf->hold_seconds = 300;
     conf->max_seats_per_user = 4;
     conf->sweep_interval = 5;
+    conf->gateway_timeout_ms = 3000;
+    conf->checkout_extend_seconds = 600;
+    conf->settle_interval = 5;
+    conf->payment_check_after = 60;
+    conf->payment_pending_max = 900;
+    snprintf(conf->redis_host, sizeof(conf->redis_host), "127.0.0.1");
+    conf->redis_timeout_ms = 1000;
+    snprintf(conf->outbox_stream, sizeof(conf->outbox_stream),
+             "ticket:events");
+    conf->outbox_interval_ms = 200;
+    conf->outbox_gap_wait_ms = 2000;
 }
 
 
@@ -162,6 +173,48 @@ conf_set(worker_conf_t *conf, const char *key, const char *value)
     }
     if (strcmp(key, "sweep_interval") == 0) {
         return conf_int(&conf->sweep_interval, value, 1, 3600);
+    }
+    if (strcmp(key, "gateway_url") == 0) {
+        return conf_copy(conf->gateway_url, value);
+    }
+    if (strcmp(key, "gateway_secret_file") == 0) {
+        return conf_copy(conf->gateway_secret_file, value);
+    }
+    if (strcmp(key, "gateway_callback_url") == 0) {
+        return conf_copy(conf->gateway_callback_url, value);
+    }
+    if (strcmp(key, "gateway_timeout_ms") == 0) {
+        return conf_int(&conf->gateway_timeout_ms, value, 50, 60000);
+    }
+    if (strcmp(key, "checkout_extend_seconds") == 0) {
+        return conf_int(&conf->checkout_extend_seconds, value, 0, 3600);
+    }
+    if (strcmp(key, "settle_interval") == 0) {
+        return conf_int(&conf->settle_interval, value, 1, 3600);
+    }
+    if (strcmp(key, "payment_check_after") == 0) {
+        return conf_int(&conf->payment_check_after, value, 1, 86400);
+    }
+    if (strcmp(key, "payment_pending_max") == 0) {
+        return conf_int(&conf->payment_pending_max, value, 1, 7 * 86400);
+    }
+    if (strcmp(key, "redis_host") == 0) {
+        return conf_copy(conf->redis_host, value);
+    }
+    if (strcmp(key, "redis_port") == 0) {
+        return conf_int(&conf->redis_port, value, 0, 65535);
+    }
+    if (strcmp(key, "redis_timeout_ms") == 0) {
+        return conf_int(&conf->redis_timeout_ms, value, 10, 60000);
+    }
+    if (strcmp(key, "outbox_stream") == 0) {
+        return *value == '\0' ? -1 : conf_copy(conf->outbox_stream, value);
+    }
+    if (strcmp(key, "outbox_interval_ms") == 0) {
+        return conf_int(&conf->outbox_interval_ms, value, 10, 60000);
+    }
+    if (strcmp(key, "outbox_gap_wait_ms") == 0) {
+        return conf_int(&conf->outbox_gap_wait_ms, value, 0, 60000);
     }
     if (strcmp(key, "max_body") == 0) {
         if (conf_long(&v, value, 1024, 16L * 1024 * 1024, 10) != 0) {

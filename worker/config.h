@@ -37,6 +37,24 @@ typedef struct {
     int     hold_seconds;
     int     max_seats_per_user;
     int     sweep_interval;
+
+    /* Card payments (card.c, gateway.c, settle.c); no gateway_url: off. */
+    char    gateway_url[CONF_STR_MAX];
+    char    gateway_secret_file[CONF_STR_MAX];
+    char    gateway_callback_url[CONF_STR_MAX];
+    int     gateway_timeout_ms;
+    int     checkout_extend_seconds;
+    int     settle_interval;
+    int     payment_check_after;
+    int     payment_pending_max;
+
+    /* The outbox publisher (outbox.c); redis_port 0: events wait. */
+    char    redis_host[CONF_STR_MAX];
+    int     redis_port;
+    int     redis_timeout_ms;
+    char    outbox_stream[CONF_STR_MAX];
+    int     outbox_interval_ms;
+    int     outbox_gap_wait_ms;
 } worker_conf_t;
 
 /* Fills conf with defaults. */

@@ -34,6 +34,7 @@ int h_admin_performance_room_clear(req_t *req);
 /* The booking domain declares its handlers in its own headers. */
 #include "audit_api.h"
 #include "balance.h"
+#include "card.h"
 #include "hold.h"
 #include "payment.h"
 #include "reservation.h"

@@ -5,7 +5,6 @@
 
 #include "audit_api.h"
 #include "auth.h"
-#include "catalogue.h"
 #include "hold.h"
 #include "idempotency.h"
 #include "idlist.h"
@@ -31,6 +30,10 @@ typedef struct {
     int64_t   hold_id;
     int       raced;                    /* lost a seat after the pre-check */
     idlist_t  taken;
+    int       open;                     /* on sale now */
+    int64_t   unknown;                  /* a seat not in the performance */
+    int       has_room;
+    char      room[TICKET_TOKEN_ROOM_MAX + 1];
 } hold_ctx_t;
 
 /*
@@ -48,7 +51,7 @@ static const char  *hold_sql_templates[] = {
     " ps.seat_id, ps.hold_id,"
     " ps.state = 'available' OR (ps.state = 'held'"
     "  AND ps.hold_expires_at <= UTC_TIMESTAMP(3)),"
-    " t.price"
+    " t.price, p.room"
     " FROM (SELECT ? AS pid) x"
     " JOIN performances p ON p.id = x.pid"
     " LEFT JOIN performance_seats ps ON ps.performance_id = p.id"
@@ -178,22 +181,22 @@ hold_unavailable(req_t *req, const idlist_t *taken)
 
 /*
  * Reads the performance and the seats without locking: whether the sale
- * is open, what each seat costs and whether it is free now, and the expiry
- * a hold made now gets.  Most attempts at a contended seat end here, with
- * no lock taken.  Returns 0, RESP_DONE after a refusal, or DB_*.
+ * is open, its waiting room, what each seat costs and whether it is free
+ * now, and the expiry a hold made now gets.  The room comes with it so
+ * that the room check costs no statement of its own.  Returns 0, RESP_DONE
+ * after 404 NOT_FOUND, or DB_*; hold_verdict() judges the rest.
  */
 static int
 hold_precheck(req_t *req, hold_ctx_t *c)
 {
     db_res_t  res;
-    idlist_t  taken;
     size_t    found = 0, k;
     char      seen[IDLIST_MAX] = { 0 };
     char      types[40];
     int64_t   hs = req->conf->hold_seconds, sid;
-    int       rc, open = 0, rows = 0;
+    int       rc, rows = 0;
 
-    memset(&taken, 0, sizeof(taken));
+    memset(&c->taken, 0, sizeof(c->taken));
     rc = db_exec(req->db, &res, hold_sql(HOLD_SQL_PRECHECK, c->seats.n),
                  ids_types(types, "iii", c->seats.n), hs, hs, c->perf,
                  IDS16(&c->seats));
@@ -202,11 +205,13 @@ hold_precheck(req_t *req, hold_ctx_t *c)
     }
     while ((rc = db_fetch(&res)) == 1) {
         if (rows++ == 0) {
-            open = db_int(&res, 0) != 0;
+            c->open = db_int(&res, 0) != 0;
             snprintf(c->expires_sql, sizeof(c->expires_sql), "%s",
                      db_str(&res, 1, NULL));
             snprintf(c->expires_iso, sizeof(c->expires_iso), "%s",
                      db_str(&res, 2, NULL));
+            c->has_room = !db_is_null(&res, 7);
+            snprintf(c->room, sizeof(c->room), "%s", db_str(&res, 7, NULL));
         }
         if (db_is_null(&res, 3)) {
             continue;
@@ -224,7 +229,7 @@ hold_precheck(req_t *req, hold_ctx_t *c)
         c->prev_hold[k] = db_is_null(&res, 4) ? 0 : db_int(&res, 4);
         c->total += c->price[k];
         if (db_int(&res, 5) == 0) {
-            taken.id[taken.n++] = sid;
+            c->taken.id[c->taken.n++] = sid;
         }
     }
     db_res_free(&res);
@@ -235,21 +240,30 @@ hold_precheck(req_t *req, hold_ctx_t *c)
         return resp_error(req, 404, "NOT_FOUND", "no such performance");
     }
     if (found != c->seats.n) {
-        for (k = 0; k < c->seats.n; k++) {
-            if (!seen[k]) {
-                break;
-            }
+        for (k = 0; k < c->seats.n && seen[k]; k++) {
+            /* The first seat the performance does not have. */
         }
+        c->unknown = c->seats.id[k < c->seats.n ? k : 0];
+    }
+    return 0;
+}
+
+
+/* The pre-check's refusals, once the room has let the request in. */
+static int
+hold_verdict(req_t *req, hold_ctx_t *c)
+{
+    if (c->unknown != 0) {
         return resp_error(req, 422, "UNKNOWN_SEAT",
                           "seat %lld is not part of this performance",
-                          (long long) c->seats.id[k < c->seats.n ? k : 0]);
+                          (long long) c->unknown);
     }
-    if (!open) {
+    if (!c->open) {
         return resp_error(req, 409, "NOT_ON_SALE",
                           "this performance is not on sale");
     }
-    if (taken.n > 0) {
-        return hold_unavailable(req, &taken);
+    if (c->taken.n > 0) {
+        return hold_unavailable(req, &c->taken);
     }
     return 0;
 }
@@ -427,9 +441,6 @@ hold_create_tx(req_t *req, void *arg)
     if (rc == DB_OK) {
         rc = hold_audit(req, c);
     }
-    if (rc == DB_OK) {
-        rc = performance_seats_changed(req, c->perf);
-    }
     if (rc != DB_OK) {
         return rc;
     }
@@ -483,10 +494,14 @@ h_hold_create(req_t *req)
 
     rc = idem_start(req, &st, 0);
     if (rc == 0) {
-        rc = performance_room_check(req, c->perf);
+        rc = hold_precheck(req, c);
     }
     if (rc == 0) {
-        rc = hold_precheck(req, c);
+        rc = performance_room_allows(req, c->has_room ? c->room : NULL,
+                                     strlen(c->room));
+    }
+    if (rc == 0) {
+        rc = hold_verdict(req, c);
         if (rc == RESP_DONE) {
             rc = idem_refuse(req, &st);
         }
@@ -615,11 +630,7 @@ hold_end(req_t *req, int64_t hold_id, int64_t performance_id,
     snprintf(after, sizeof(after), "{\"status\":\"%s\"}", status);
     audit_batch_add(&b, "hold", hold_id, action, performance_id, 0, user_id,
                     "{\"status\":\"active\"}", after);
-    rc = audit_batch_write(req->db, &b, actor, req->request_id);
-    if (rc == DB_OK && seats.n > 0) {
-        rc = performance_seats_changed(req, performance_id);
-    }
-    return rc;
+    return audit_batch_write(req->db, &b, actor, req->request_id);
 }
 
 

@@ -31,8 +31,8 @@ int h_hold_release(req_t *req);
 /*
  * Ends an active hold in the caller's transaction: its seats that still
  * belong to it become available, its hold_seats rows are released, the
- * hold takes status ("released" or "expired"), audit rows are written and
- * the seat map's version bumped.  The caller has locked the hold row.
+ * hold takes status ("released" or "expired") and audit rows are written.
+ * The caller has locked the hold row.
  * actor is 0 for the sweeper.  Returns DB_OK or a DB_* error.
  */
 int hold_end(req_t *req, int64_t hold_id, int64_t performance_id,

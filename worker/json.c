@@ -192,6 +192,38 @@ jw_strdup(jw_t *w)
 }
 
 
+/*
+ * 1 when a string of the (valid) JSON text holds the escape \u0000.  The
+ * tree hands strings over NUL-terminated, so such a string would arrive
+ * cut short: "a\u0000b" validated and stored as "a".  Bodies are refused
+ * instead, so that every field is handled as sent or not at all.
+ */
+static int
+json_has_nul_escape(const char *s)
+{
+    int  in_string = 0;
+
+    for (; *s != '\0'; s++) {
+        if (!in_string) {
+            in_string = *s == '"';
+            continue;
+        }
+        if (*s == '"') {
+            in_string = 0;
+        } else if (*s == '\\') {
+            s++;
+            if (*s == 'u' && strncmp(s + 1, "0000", 4) == 0) {
+                return 1;
+            }
+            if (*s == '\0') {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+
 yajl_val
 json_parse(const char *buf, size_t len, char *err, size_t errlen)
 {
@@ -215,6 +247,12 @@ json_parse(const char *buf, size_t len, char *err, size_t errlen)
 
     ybuf[0] = '\0';
     v = yajl_tree_parse(copy, ybuf, sizeof(ybuf));
+    if (v != NULL && json_has_nul_escape(copy)) {
+        yajl_tree_free(v);
+        free(copy);
+        snprintf(err, errlen, "a string contains \\u0000");
+        return NULL;
+    }
     free(copy);
     if (v == NULL) {
         /* yajl's message spans lines; keep the first one only. */

@@ -20,7 +20,10 @@
 
 #include "config.h"
 #include "db.h"
+#include "gateway.h"
 #include "log.h"
+#include "outbox.h"
+#include "settle.h"
 #include "sweeper.h"
 #include "worker.h"
 
@@ -130,7 +133,7 @@ main(int argc, char **argv)
         return 1;
     }
     log_set_level(conf.log_level);
-    if (load_keys(&conf, keys, &nkeys) != 0) {
+    if (load_keys(&conf, keys, &nkeys) != 0 || gateway_init(&conf) != 0) {
         return 1;
     }
     if (test_only) {
@@ -201,6 +204,10 @@ main(int argc, char **argv)
         log_error("cannot start the sweeper thread");
         return 1;
     }
+    if (settle_start(&conf) != 0 || outbox_start(&conf) != 0) {
+        log_error("cannot start the settle or outbox thread");
+        return 1;
+    }
     log_info("ticket-worker listening on %s with %d threads", conf.socket,
              conf.threads);
 
@@ -212,6 +219,9 @@ main(int argc, char **argv)
     for (i = 0; i < conf.threads; i++) {
         pthread_join(tids[i], NULL);
     }
+    /* They finish their current payment or event, then stop. */
+    settle_stop();
+    outbox_stop();
     unlink(conf.socket);
     log_info("ticket-worker stopped");
     for (i = 0; i < conf.threads; i++) {
@@ -219,6 +229,8 @@ main(int argc, char **argv)
         seatmap_cache_free(threads[i].seatmaps);
         free(threads[i].crypt);
     }
+    free(threads);
+    free(tids);
     db_library_end();
     return 0;
 }

@@ -5,14 +5,18 @@
 #include "audit_api.h"
 #include "auth.h"
 #include "balance.h"
-#include "catalogue.h"
+#include "card.h"
+#include "gateway.h"
 #include "idempotency.h"
 #include "idlist.h"
+#include "log.h"
+#include "outbox.h"
 #include "payment.h"
 
 typedef struct {
     int64_t   hold_id;
     int64_t   perf;
+    int       has_room;
     char      room[TICKET_TOKEN_ROOM_MAX + 1];
     idlist_t  seats;
     int64_t   price[IDLIST_MAX];
@@ -111,16 +115,23 @@ pay_sell_seats(req_t *req, pay_ctx_t *c)
     if (rc != DB_OK) {
         return rc;
     }
-    rc = db_exec(req->db, NULL,
-                 "UPDATE hold_seats SET released_at = UTC_TIMESTAMP(3)"
-                 " WHERE hold_id = ? AND released_at IS NULL", "i", c->hold_id);
-    if (rc != DB_OK) {
-        return rc;
+    /*
+     * One statement ends the hold's seat claims and converts it: the hold
+     * has live hold_seats rows (pay_lock_hold checked), so the join
+     * reaches the holds row too.
+     */
+    rc = db_exec(req->db, &res,
+                 "UPDATE holds h JOIN hold_seats hs ON hs.hold_id = h.id"
+                 " SET hs.released_at = UTC_TIMESTAMP(3),"
+                 " h.status = 'converted', h.updated_at = UTC_TIMESTAMP(3)"
+                 " WHERE h.id = ? AND hs.released_at IS NULL",
+                 "i", c->hold_id);
+    if (rc == DB_OK && res.affected != c->seats.n + 1) {
+        log_error("payment: converting hold %lld changed %llu rows",
+                  (long long) c->hold_id, (unsigned long long) res.affected);
+        return DB_ERROR;
     }
-    return db_exec(req->db, NULL,
-                   "UPDATE holds SET status = 'converted',"
-                   " updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
-                   "i", c->hold_id);
+    return rc;
 }
 
 
@@ -221,6 +232,11 @@ pay_tx(req_t *req, void *arg)
                  "INSERT INTO payments (user_id, hold_id, amount)"
                  " VALUES (?, ?, ?)", "iii", req->user->id, c->hold_id,
                  c->total);
+    if (rc == DB_DUPLICATE) {
+        /* uq_payments_hold: a card checkout for this hold is open. */
+        return resp_error(req, 409, "PAYMENT_PENDING",
+                          "a card payment for this hold is in progress");
+    }
     if (rc != DB_OK) {
         return rc;
     }
@@ -255,7 +271,8 @@ pay_tx(req_t *req, void *arg)
     pay_audit_rows(req, c, &b);
     rc = audit_batch_write(req->db, &b, req->user->id, req->request_id);
     if (rc == DB_OK) {
-        rc = performance_seats_changed(req, c->perf);
+        rc = outbox_reservation(req, "reservation.confirmed",
+                                c->reservation_id);
     }
     if (rc != DB_OK) {
         return rc;
@@ -264,7 +281,10 @@ pay_tx(req_t *req, void *arg)
 }
 
 
-/* Finds the hold's performance and room, without locking.  0/RESP_DONE. */
+/*
+ * Finds the hold's performance and room, without locking, so that the
+ * room check needs no statement of its own.  0/RESP_DONE.
+ */
 static int
 pay_find_hold(req_t *req, pay_ctx_t *c)
 {
@@ -282,6 +302,7 @@ pay_find_hold(req_t *req, pay_ctx_t *c)
     rc = db_fetch(&res);
     if (rc == 1) {
         c->perf = db_int(&res, 0);
+        c->has_room = !db_is_null(&res, 1);
         snprintf(c->room, sizeof(c->room), "%s",
                  db_is_null(&res, 1) ? "" : db_str(&res, 1, NULL));
     }
@@ -302,14 +323,15 @@ h_payment_create(req_t *req)
     jv_err_t     err;
     int64_t      hold_id = 0;
     idem_t       st;
-    int          rc;
+    int          rc, card;
 
     if (jv_int(req->json, "hold_id", 1, 1, INT64_MAX, &hold_id, &err) < 0
         || jv_string(req->json, "method", 1, 1, 32, &method, &err) < 0)
     {
         return resp_error(req, 400, "VALIDATION", "%s", err.message);
     }
-    if (strcmp(method, "balance") != 0) {
+    card = strcmp(method, "card") == 0 && gateway_enabled();
+    if (strcmp(method, "balance") != 0 && !card) {
         return resp_error(req, 422, "UNSUPPORTED_METHOD",
                           "method must be \"balance\"%s",
                           strcmp(method, "card") == 0
@@ -329,9 +351,11 @@ h_payment_create(req_t *req)
     if (rc == RESP_DONE) {
         rc = idem_refuse(req, &st);
     } else if (rc == 0) {
-        rc = performance_room_check(req, c->perf);
+        rc = performance_room_allows(req, c->has_room ? c->room : NULL,
+                                     strlen(c->room));
         if (rc == 0) {
-            rc = idem_tx(req, &st, pay_tx, c);
+            rc = card ? card_payment_create(req, &st, c->hold_id, c->perf)
+                 : idem_tx(req, &st, pay_tx, c);
         }
     }
     free(c);

@@ -6,6 +6,7 @@
 #include "balance.h"
 #include "catalogue.h"
 #include "idlist.h"
+#include "outbox.h"
 #include "reservation.h"
 
 #define ISO_FMT           "'%Y-%m-%dT%H:%i:%sZ'"
@@ -166,6 +167,7 @@ typedef struct {
     int64_t   perf;
     int64_t   total;
     int64_t   payment_id;
+    int       by_card;
     idlist_t  seats;
 } cancel_ctx_t;
 
@@ -179,9 +181,11 @@ cancel_lock(req_t *req, cancel_ctx_t *c)
     int       rc, cancelled = 0;
 
     rc = db_exec(req->db, &res,
-                 "SELECT performance_id, status = 'cancelled', total,"
-                 " payment_id FROM reservations"
-                 " WHERE id = ? AND user_id = ? FOR UPDATE",
+                 "SELECT r.performance_id, r.status = 'cancelled', r.total,"
+                 " r.payment_id, COALESCE(p.method = 'card', 0)"
+                 " FROM reservations r"
+                 " LEFT JOIN payments p ON p.id = r.payment_id"
+                 " WHERE r.id = ? AND r.user_id = ? FOR UPDATE",
                  "ii", req->params[0], req->user->id);
     if (rc != DB_OK) {
         return rc;
@@ -192,6 +196,7 @@ cancel_lock(req_t *req, cancel_ctx_t *c)
         cancelled = db_int(&res, 1) != 0;
         c->total = db_int(&res, 2);
         c->payment_id = db_is_null(&res, 3) ? 0 : db_int(&res, 3);
+        c->by_card = db_int(&res, 4) != 0;
     }
     db_res_free(&res);
     if (rc != 1) {
@@ -262,10 +267,22 @@ cancel_tx(req_t *req, void *arg)
                      " cancelled_at = UTC_TIMESTAMP(3) WHERE id = ?", "i", id);
     }
     if (rc == DB_OK && c->payment_id) {
+        /*
+         * A card payment is refunded to the card by the settler
+         * (settle.c), which emits "reservation.refunded" once the gateway
+         * confirms; a balance payment is refunded here.
+         */
         rc = db_exec(req->db, NULL,
-                     "UPDATE payments SET status = 'refunded',"
-                     " updated_at = UTC_TIMESTAMP(3) WHERE id = ?",
-                     "i", c->payment_id);
+                     "UPDATE payments SET status = IF(?, 'refund_pending',"
+                     " 'refunded'), reason = IF(?, 'CANCELLED', reason),"
+                     " next_check_at = IF(?, UTC_TIMESTAMP(3), NULL),"
+                     " attempts = 0, updated_at = UTC_TIMESTAMP(3)"
+                     " WHERE id = ?", "iiii", (int64_t) c->by_card,
+                     (int64_t) c->by_card, (int64_t) c->by_card,
+                     c->payment_id);
+    }
+    if (rc == DB_OK) {
+        rc = outbox_reservation(req, "reservation.cancelled", id);
     }
     if (rc != DB_OK) {
         return rc;
@@ -274,7 +291,7 @@ cancel_tx(req_t *req, void *arg)
     if (audit_batch_init(&b) != 0) {
         return DB_ERROR;
     }
-    if (c->total > 0) {
+    if (c->total > 0 && !c->by_card) {
         rc = balance_move(req, uid, c->total, "refund", c->payment_id, &b,
                           NULL, NULL);
         if (rc != DB_OK) {
@@ -294,7 +311,8 @@ cancel_tx(req_t *req, void *arg)
                     "{\"status\":\"cancelled\"}");
     if (c->payment_id) {
         snprintf(after, sizeof(after),
-                 "{\"status\":\"refunded\",\"amount\":%lld}",
+                 "{\"status\":\"%s\",\"amount\":%lld}",
+                 c->by_card ? "refund_pending" : "refunded",
                  (long long) c->total);
         audit_batch_add(&b, "payment", c->payment_id, "refund", c->perf, 0,
                         uid, "{\"status\":\"succeeded\"}", after);

@@ -42,6 +42,9 @@ const route_t  worker_routes[] = {
     { HTTP_POST,   "/api/balance/charges",            h_balance_charge, U | J },
     { HTTP_GET,    "/api/balance/ledger",             h_balance_ledger, U },
     { HTTP_POST,   "/api/payments",                   h_payment_create, U | J },
+    /* The gateway's callback: no session, its signature authenticates. */
+    { HTTP_POST,   "/api/payments/callback",          h_payment_callback, 0 },
+    { HTTP_GET,    "/api/payments/{id}",              h_payment_get, U },
     { HTTP_GET,    "/api/reservations",               h_reservations_list, U },
     { HTTP_GET,    "/api/reservations/{id}",          h_reservation_get, U },
     { HTTP_POST,   "/api/reservations/{id}/cancel",   h_reservation_cancel,

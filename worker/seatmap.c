@@ -8,14 +8,21 @@
  * its first seat id and first number when they run consecutively, and
  * its states as one character per seat:
  *   a available (an expired hold is available), h held, s sold.
- * ETag comes from the performance's seat_version plus the number of holds
- * that have expired since (expiry changes the map without a write).
+ *
+ * The ETag is a hash of the states the map shows (and "version" is the
+ * same hash as a number), so it changes exactly when the map does,
+ * expiry included, without a counter that every hold and sale would have
+ * to bump: such a row serialised all the transactions of a performance.
+ * It is fixed-width, so that the cached response's header keeps its size
+ * from one answer to the next (NGINX's micro-cache sizes the read of an
+ * entry by the previous one's header and refuses a longer one as "too
+ * long header").  There is no Last-Modified: nothing records when a seat
+ * became available again, and the ETag is the validator.
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "handlers.h"
 #include "log.h"
@@ -354,6 +361,26 @@ write_row(jw_t *w, const sm_layout_t *l, const sm_row_t *r,
 }
 
 
+/*
+ * FNV-1a over the performance and its states: a 53-bit number, so that
+ * JSON readers hold it exactly.
+ */
+static int64_t
+states_version(int64_t performance_id, const char *states, size_t n)
+{
+    uint64_t  h = 14695981039346656037ULL;
+
+    for (int i = 0; i < 8; i++) {
+        h = (h ^ ((uint64_t) performance_id >> (i * 8) & 0xff))
+            * 1099511628211ULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char) states[i]) * 1099511628211ULL;
+    }
+    return (int64_t) (h >> 11);
+}
+
+
 static void
 write_map(jw_t *w, const sm_layout_t *l, int64_t performance_id,
     int64_t version, const char *states)
@@ -407,54 +434,19 @@ etag_matches(const char *header, const char *etag)
 int
 h_performance_seats(req_t *req)
 {
-    int64_t       perf = req->params[0], venue_id, version, expired, changed;
-    char          etag[96], lastmod[64];
+    int64_t       perf = req->params[0], venue_id, version;
     sm_layout_t  *layout;
-    struct tm     tm;
-    db_res_t      res;
-    time_t        t;
+    char          etag[32];
     char         *states;
     jw_t          w;
     int           rc;
 
-    /*
-     * The version is read before the states, never after (see ETag).  The
-     * subquery names the id as a parameter, not p.id: correlated, MariaDB
-     * scanned the whole inventory in a prepared statement.
-     */
-    rc = db_exec(req->db, &res,
-                 "SELECT p.venue_id, p.seat_version,"
-                 " FLOOR(UNIX_TIMESTAMP(p.seat_changed_at)),"
-                 " (SELECT COUNT(*) FROM performance_seats s"
-                 "  WHERE s.performance_id = ? AND s.state = 'held'"
-                 "  AND s.hold_expires_at <= UTC_TIMESTAMP(3))"
-                 " FROM performances p WHERE p.id = ?", "ii", perf, perf);
-    if (rc != DB_OK) {
-        return rc;
-    }
-    rc = db_fetch(&res);
+    rc = db_query_int(req->db, &venue_id,
+                      "SELECT venue_id FROM performances WHERE id = ?", "i",
+                      perf);
     if (rc <= 0) {
-        db_res_free(&res);
         return rc < 0 ? rc
                : resp_error(req, 404, "NOT_FOUND", "no such performance");
-    }
-    venue_id = db_int(&res, 0);
-    version = db_int(&res, 1);
-    changed = db_int(&res, 2);
-    expired = db_int(&res, 3);
-    db_res_free(&res);
-
-    snprintf(etag, sizeof(etag), "\"%lld.%lld.%lld\"", (long long) perf,
-             (long long) version, (long long) expired);
-    t = (time_t) changed;
-    gmtime_r(&t, &tm);
-    strftime(lastmod, sizeof(lastmod), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    resp_header(req, "ETag", etag);
-    resp_header(req, "Last-Modified", lastmod);
-    resp_header(req, "Cache-Control", "public, no-cache");
-
-    if (etag_matches(req_param(req, "HTTP_IF_NONE_MATCH"), etag)) {
-        return resp_empty(req, 304);
     }
 
     rc = layout_get(req, venue_id, &layout);
@@ -469,6 +461,16 @@ h_performance_seats(req_t *req)
     if (rc != DB_OK) {
         free(states);
         return rc;
+    }
+
+    version = states_version(perf, states, layout->nseats);
+    snprintf(etag, sizeof(etag), "\"%014llx\"", (long long) version);
+    resp_header(req, "ETag", etag);
+    resp_header(req, "Cache-Control", "public, no-cache");
+
+    if (etag_matches(req_param(req, "HTTP_IF_NONE_MATCH"), etag)) {
+        free(states);
+        return resp_empty(req, 304);
     }
 
     if (jw_init(&w) != 0) {

@@ -15,6 +15,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "origin.h"
 #include "req.h"
 #include "worker.h"
 
@@ -193,6 +194,48 @@ parse_json_body(req_t *req)
 }
 
 
+/*
+ * Refuses a cookie-authenticated write sent from another site.  SameSite=
+ * Lax already keeps the session cookie off most cross-site POSTs; this is
+ * the second lock, for browsers without SameSite and for same-site but
+ * cross-origin pages.  Browsers send Origin on every cross-origin POST (and
+ * Referer on most); a request with neither comes from a client that is not
+ * a browser page, and one without the session cookie has no authority to
+ * borrow (the gateway's signed callback), so both pass.
+ */
+static int
+check_origin(req_t *req)
+{
+    const char  *cookie, *from, *https, *val;
+    size_t       len;
+
+    if (req->method & (HTTP_GET | HTTP_HEAD | HTTP_OPTIONS)) {
+        return 0;
+    }
+    cookie = req_param(req, "HTTP_COOKIE");
+    if (!cookie_find(cookie, SESSION_COOKIE, &val, &len)) {
+        return 0;
+    }
+    from = req_param(req, "HTTP_ORIGIN");
+    if (from == NULL || *from == '\0') {
+        from = req_param(req, "HTTP_REFERER");
+        if (from == NULL || *from == '\0') {
+            return 0;
+        }
+    }
+    https = req_param(req, "HTTPS");
+    if (origin_is_same(from, req_param(req, "HTTP_HOST"),
+                       https != NULL && *https != '\0'))
+    {
+        return 0;
+    }
+    log_info("%s %s refused: cross-origin request from \"%.100s\"",
+             req->method_name, req->path, from);
+    return resp_error(req, 403, "CROSS_ORIGIN",
+                      "cross-origin requests with a session are refused");
+}
+
+
 static int
 dispatch(req_t *req)
 {
@@ -225,6 +268,10 @@ dispatch(req_t *req)
                           "use %s on this resource", allow);
     }
 
+    rc = check_origin(req);
+    if (rc != 0) {
+        return rc;
+    }
     rc = read_body(req);
     if (rc != 0) {
         return rc;

@@ -103,8 +103,9 @@ server {
 CONF
     if ($o{micro_cache} // 1) {
         # As conf/nginx.conf.in ships it: the seat map cached by NGINX for
-        # one second, one request at a time refreshing it.  The hold is
-        # the truth (its 409 names the taken seats), so a map a second old
+        # one second, one request at a time refreshing it in the background
+        # while the others get the previous answer.  The hold is the truth
+        # (its 409 names the taken seats), so a map a second or two old
         # costs a buyer at most one refusal.
         my $cache = <<'CACHE';
 fastcgi_cache_path %%PREFIX%%/seatmap-cache levels=1 keys_zone=seatmap:4m
@@ -122,7 +123,8 @@ CACHE
         fastcgi_cache_valid 200 1s;
         fastcgi_cache_lock on;
         fastcgi_cache_lock_timeout 2s;
-        fastcgi_cache_use_stale error timeout;
+        fastcgi_cache_use_stale error timeout updating;
+        fastcgi_cache_background_update on;
         fastcgi_ignore_headers Cache-Control Expires;
         fastcgi_buffers 16 16k;
     }

@@ -12,7 +12,11 @@ TicketTest - starts the real stack on free loopback ports for one test file
     my $t = TicketTest->new(
         mysql  => 1,          # MariaDB with every migration applied
         demo   => 0,          # load the demo data too (needs mysql)
-        redis  => 0,          # a private redis-server
+        redis_port => $port,  # or use a running one (another instance's)
+        redis  => 0,          # a private redis-server (the worker's
+                              # outbox publishes to it)
+        gateway => { delay_ms => 100 },  # scripts/mock-gateway, options
+                              # as its command line (out_of_order => 1)
         worker => 1,          # build/worker/ticket-worker (needs mysql)
         worker_conf => { hold_seconds => 2 },   # extra worker settings
         nginx  => 1,          # Debian's nginx with our module loaded
@@ -35,6 +39,15 @@ C<%%PORT%%> (the NGINX port), C<%%WORKER%%> (the worker's unix socket path),
 C<%%SECRET%%> (the secret key file), C<%%PREVIOUS_SECRET%%>, C<%%PREFIX%%>,
 C<%%ROOT%%> (the repository), C<%%REDIS_PORT%%>, C<%%FASTCGI%%> (the stock
 fastcgi parameters for the worker, without TICKET_* ones).
+
+With C<gateway>, the mock payment gateway (a test double of the external
+party) runs on C<< $t->gateway_port >> with the secret in
+C<< $t->gateway_secret_file >>, and the worker's configuration gets
+gateway_url, gateway_secret_file and gateway_callback_url (through NGINX).
+C<< $t->gateway(METHOD, PATH, $doc) >> calls it (its C</_mock/> control
+API) and returns the decoded answer; C<< $t->sign_callback($body) >> signs
+a callback body as the gateway does.  With C<redis>, the worker's
+configuration gets redis_port.
 
 Everything lives under build/tmp/<test name>-<pid>/ and is stopped when the
 test ends, also when it dies.  Set TICKET_KEEP=1 to keep the directory.
@@ -70,6 +83,8 @@ sub new {
     my $name = basename($0);
     $name =~ s/\.t$//;
     my $dir = "$BUILD/tmp/$name-$$";
+    # A second instance in the same test (e.g. two NGINX sharing a Redis).
+    $dir .= '-' . (@instances + 1) if grep { $_->{dir} eq $dir } @instances;
     remove_tree($dir);
     make_path($dir);
 
@@ -91,7 +106,10 @@ sub new {
         $self->migrate;
         $self->load_demo if $opt{demo};
     }
-    $self->start_redis if $opt{redis};
+    # redis_port => N: use that (another instance's) Redis, start none.
+    $self->{redis_port} = $opt{redis_port} if $opt{redis_port};
+    $self->start_redis if $opt{redis} && !$opt{redis_port};
+    $self->start_gateway if $opt{gateway};
     $self->start_worker if $opt{worker};
     $self->start_nginx if $opt{nginx} // 1;
 
@@ -351,6 +369,68 @@ sub redis_cli {
     return $out;
 }
 
+# --- the mock payment gateway (a test double of the external party) ------------
+
+sub gateway_port { $_[0]{gateway_port} }
+sub gateway_url { "http://127.0.0.1:$_[0]{gateway_port}" }
+sub gateway_secret_file { "$_[0]{dir}/gateway.key" }
+sub gateway_log { "$_[0]{dir}/gateway-callbacks.log" }
+
+sub gateway_secret {
+    my ($self) = @_;
+    my $text = _slurp($self->gateway_secret_file);
+    $text =~ s/^\s+|\s+$//g;
+    return $text;
+}
+
+sub start_gateway {
+    my ($self) = @_;
+    my $g = ref $self->{opt}{gateway} eq 'HASH' ? $self->{opt}{gateway} : {};
+    $self->{gateway_port} //= free_port();
+    # The callback goes through NGINX, whose port must be known by now.
+    $self->{nginx_port} //= free_port();
+    _write_file($self->gateway_secret_file,
+                "gateway-secret-$$-0123456789abcdef\n", 0600)
+        unless -e $self->gateway_secret_file;
+    my @args = ('--port', $self->{gateway_port},
+                '--secret-file', $self->gateway_secret_file,
+                '--log', $self->gateway_log);
+    for my $k (sort keys %$g) {
+        (my $o = $k) =~ tr/_/-/;
+        if ($k eq 'out_of_order') {
+            push @args, $g->{$k} ? '--out-of-order' : '--no-out-of-order';
+        } else {
+            push @args, "--$o", $g->{$k};
+        }
+    }
+    $self->_spawn('gateway', $^X, "$ROOT/scripts/mock-gateway", @args);
+    wait_until('the mock gateway', 20, sub {
+        die "the mock gateway exited:\n" . _slurp("$self->{dir}/gateway.log")
+            if waitpid($self->{procs}{gateway}, WNOHANG) > 0;
+        return _port_open($self->{gateway_port});
+    });
+}
+
+sub stop_gateway { $_[0]->_stop_proc('gateway') }
+
+# gateway(METHOD, PATH, $doc) -> the decoded JSON answer (status in _status)
+sub gateway {
+    my ($self, $method, $path, $doc) = @_;
+    my $res = HTTP::Tiny->new(timeout => 10)->request($method,
+        $self->gateway_url . $path, {
+            headers => { 'Content-Type' => 'application/json' },
+            defined $doc ? (content => $self->{json}->encode($doc)) : () });
+    my $out = eval { $self->{json}->decode($res->{content}) };
+    $out = { raw => $res->{content} } unless ref $out;
+    $out->{_status} = $res->{status} if ref $out eq 'HASH';
+    return $out;
+}
+
+sub sign_callback {
+    my ($self, $body, $key) = @_;
+    return Digest::SHA::hmac_sha256_hex($body, $key // $self->gateway_secret);
+}
+
 # --- the worker ----------------------------------------------------------------
 
 sub worker_socket { "$_[0]{dir}/worker.sock" }
@@ -367,6 +447,12 @@ sub worker_conf_text {
         secret_file  => $self->secret_file,
         previous_secret_file => $self->previous_secret_file,
         log_level    => 'info',
+        $self->{gateway_port} ? (
+            gateway_url          => $self->gateway_url,
+            gateway_secret_file  => $self->gateway_secret_file,
+            gateway_callback_url => $self->url('/api/payments/callback'),
+        ) : (),
+        $self->{redis_port} ? (redis_port => $self->{redis_port}) : (),
         %{ $self->{opt}{worker_conf} // {} },
     );
     return join '', map { "$_ = $conf{$_}\n" } sort keys %conf;
