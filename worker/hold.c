@@ -19,6 +19,9 @@
     (l)->id[6], (l)->id[7], (l)->id[8], (l)->id[9], (l)->id[10],             \
     (l)->id[11], (l)->id[12], (l)->id[13], (l)->id[14], (l)->id[15]
 
+/* The same with one more: a list of up to 16 seats and a parameter after. */
+#define IDS17(l)  IDS16(l), (l)->id[16]
+
 typedef struct {
     int64_t   perf;
     idlist_t  seats;
@@ -38,10 +41,15 @@ typedef struct {
 
 /*
  * Every statement with an IN list is built once per list length, with the
- * IN list last so that the fixed parameters keep their positions.
+ * IN list last so that the fixed parameters keep their positions; only
+ * the pre-check has one parameter after it (see hold_precheck()).
  */
 static const char  *hold_sql_templates[] = {
-    /* HOLD_SQL_PRECHECK: hold_seconds x2, performance, seats */
+    /*
+     * HOLD_SQL_PRECHECK: hold_seconds x2, seats, performance.  No derived
+     * table and no ORDER BY: each cost a temporary table (and a filesort)
+     * on every hold attempt, most of which end here.
+     */
     "SELECT p.on_sale_at <= UTC_TIMESTAMP(3)"
     " AND p.starts_at > UTC_TIMESTAMP(3),"
     " DATE_FORMAT(UTC_TIMESTAMP(3) + INTERVAL ? SECOND,"
@@ -52,13 +60,12 @@ static const char  *hold_sql_templates[] = {
     " ps.state = 'available' OR (ps.state = 'held'"
     "  AND ps.hold_expires_at <= UTC_TIMESTAMP(3)),"
     " t.price, p.room"
-    " FROM (SELECT ? AS pid) x"
-    " JOIN performances p ON p.id = x.pid"
+    " FROM performances p"
     " LEFT JOIN performance_seats ps ON ps.performance_id = p.id"
     "  AND ps.seat_id IN (%s)"
     " LEFT JOIN seats s ON s.id = ps.seat_id"
     " LEFT JOIN price_tiers t ON t.id = s.tier_id"
-    " ORDER BY ps.seat_id",
+    " WHERE p.id = ?",
 
     /* HOLD_SQL_CLAIM: hold, expiry, performance, seats */
     "UPDATE performance_seats SET state = 'held', hold_id = ?,"
@@ -189,17 +196,21 @@ hold_unavailable(req_t *req, const idlist_t *taken)
 static int
 hold_precheck(req_t *req, hold_ctx_t *c)
 {
+    idlist_t  args;
     db_res_t  res;
     size_t    found = 0, k;
-    char      seen[IDLIST_MAX] = { 0 };
+    char      seen[IDLIST_MAX] = { 0 }, busy[IDLIST_MAX] = { 0 };
     char      types[40];
     int64_t   hs = req->conf->hold_seconds, sid;
     int       rc, rows = 0;
 
+    /* The performance's parameter follows the IN list. */
+    args = c->seats;
+    args.id[args.n] = c->perf;
     memset(&c->taken, 0, sizeof(c->taken));
     rc = db_exec(req->db, &res, hold_sql(HOLD_SQL_PRECHECK, c->seats.n),
-                 ids_types(types, "iii", c->seats.n), hs, hs, c->perf,
-                 IDS16(&c->seats));
+                 ids_types(types, "ii", c->seats.n + 1), hs, hs,
+                 IDS17(&args));
     if (rc != DB_OK) {
         return rc;
     }
@@ -218,9 +229,9 @@ hold_precheck(req_t *req, hold_ctx_t *c)
         }
         sid = db_int(&res, 3);
         for (k = 0; k < c->seats.n && c->seats.id[k] != sid; k++) {
-            /* The rows come in seat order, as the list is. */
+            /* Find the seat in the list. */
         }
-        if (k == c->seats.n) {
+        if (k == c->seats.n || seen[k]) {
             continue;
         }
         found++;
@@ -228,13 +239,17 @@ hold_precheck(req_t *req, hold_ctx_t *c)
         c->price[k] = db_int(&res, 6);
         c->prev_hold[k] = db_is_null(&res, 4) ? 0 : db_int(&res, 4);
         c->total += c->price[k];
-        if (db_int(&res, 5) == 0) {
-            c->taken.id[c->taken.n++] = sid;
-        }
+        busy[k] = db_int(&res, 5) == 0;
     }
     db_res_free(&res);
     if (rc != 0) {
         return DB_ERROR;
+    }
+    /* Named in the order of the list, whatever order the rows came in. */
+    for (k = 0; k < c->seats.n; k++) {
+        if (busy[k]) {
+            c->taken.id[c->taken.n++] = c->seats.id[k];
+        }
     }
     if (rows == 0) {
         return resp_error(req, 404, "NOT_FOUND", "no such performance");
