@@ -106,10 +106,10 @@ static char  ngx_http_ticket_lua_join[] =
     NGX_HTTP_TICKET_LUA_PROLOGUE
     "local user, at, now = ARGV[1], tonumber(ARGV[2]), 0\n"
     "if at > 0 then now = clock() open(now, at) end\n"
-    "local serial = redis.call('HGET', A, user)\n"
     "local p = redis.call('HGET', U, user)\n"
-    "if serial then return {2, num(p, 0), tonumber(serial)} end\n"
     "if p then\n"
+    "  local serial = redis.call('HGET', A, user)\n"
+    "  if serial then return {2, tonumber(p), tonumber(serial)} end\n"
     "  p = tonumber(p)\n"
     "  if p == 0 then return {1, 0, 0} end\n"
     "  local h = redis.call('HMGET', H, 'seq', 'expired_upto')\n"

@@ -59,7 +59,9 @@ my ($bad, $rounds, %admitted_at) = (0, 0);
 my $start = time;
 while (keys %admitted_at < 20 && time - $start < 8) {
     $rounds++;
-    for my $i (0 .. 19) {
+    # From the back: whoever is admitted, all before them are by the time
+    # they are asked, so the prefix check below cannot race admission.
+    for my $i (reverse 0 .. 19) {
         next if $admitted_at{$i};
         # Each polls the instance it joined on, or the other: all the same.
         my $t = ($i + $rounds) % 2 ? $a : $b;
