@@ -422,25 +422,15 @@ static void
 ngx_http_ticket_release_redis(ngx_http_ticket_room_t *room, uint64_t user,
     uint64_t serial)
 {
-    u_char                      *p;
-    ngx_str_t                    args[2];
     ngx_http_ticket_redis_op_t  *op;
-    u_char                       buf[2 * NGX_INT64_LEN];
-
-    p = buf;
-    args[0].data = p;
-    p = ngx_sprintf(p, "%uL", user);
-    args[0].len = p - args[0].data;
-    args[1].data = p;
-    p = ngx_sprintf(p, "%uL", serial);
-    args[1].len = p - args[1].data;
 
     op = ngx_http_ticket_redis_op(NULL, room, NULL);
     if (op == NULL) {
         return;
     }
 
-    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_END, 2, args)
+    if (ngx_http_ticket_redis_script_ids(op, NGX_HTTP_TICKET_REDIS_END, 2,
+                                         user, serial)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -509,18 +499,7 @@ ngx_http_ticket_gate_redis(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
     ngx_http_ticket_ctx_t *ctx, ngx_uint_t script, uint64_t user,
     uint64_t number)
 {
-    u_char                      *p;
-    ngx_str_t                    args[2];
     ngx_http_ticket_redis_op_t  *op;
-    u_char                       buf[2 * NGX_INT64_LEN];
-
-    p = buf;
-    args[0].data = p;
-    p = ngx_sprintf(p, "%uL", user);
-    args[0].len = p - args[0].data;
-    args[1].data = p;
-    p = ngx_sprintf(p, "%uL", number);
-    args[1].len = p - args[1].data;
 
     op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_gate_done);
     if (op == NULL) {
@@ -531,9 +510,9 @@ ngx_http_ticket_gate_redis(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
     op->number = number;
     op->arg = script;
 
-    if (ngx_http_ticket_redis_script(op, script,
-                                     script == NGX_HTTP_TICKET_REDIS_SESSION
-                                     ? 1 : 2, args)
+    if (ngx_http_ticket_redis_script_ids(op, script,
+                                         script == NGX_HTTP_TICKET_REDIS_SESSION
+                                         ? 1 : 2, user, number)
         == NGX_OK)
     {
         r->main->count++;

@@ -583,19 +583,8 @@ ngx_http_ticket_convert_redis(ngx_http_request_t *r,
     ngx_http_ticket_room_t *room, ngx_uint_t json, uint64_t user,
     uint64_t place)
 {
-    u_char                      *p;
-    ngx_str_t                    args[2];
     ngx_http_ticket_standing_t   st;
     ngx_http_ticket_redis_op_t  *op;
-    u_char                       buf[2 * NGX_INT64_LEN];
-
-    p = buf;
-    args[0].data = p;
-    p = ngx_sprintf(p, "%uL", user);
-    args[0].len = p - args[0].data;
-    args[1].data = p;
-    p = ngx_sprintf(p, "%uL", place);
-    args[1].len = p - args[1].data;
 
     op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_convert_done);
     if (op == NULL) {
@@ -606,8 +595,8 @@ ngx_http_ticket_convert_redis(ngx_http_request_t *r,
     op->number = place;
     op->json = json;
 
-    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_CONVERT, 2,
-                                     args)
+    if (ngx_http_ticket_redis_script_ids(op, NGX_HTTP_TICKET_REDIS_CONVERT, 2,
+                                         user, place)
         != NGX_OK)
     {
         /* The turn is known, the session is not: the next poll tries. */
@@ -701,10 +690,7 @@ static ngx_int_t
 ngx_http_ticket_leave_redis(ngx_http_request_t *r,
     ngx_http_ticket_room_t *room, uint64_t user, uint64_t place)
 {
-    u_char                      *p;
-    ngx_str_t                    args[2];
     ngx_http_ticket_redis_op_t  *op;
-    u_char                       buf[2 * NGX_INT64_LEN];
 
     (void) ngx_http_ticket_room_end(room, user, 0);
 
@@ -712,20 +698,13 @@ ngx_http_ticket_leave_redis(ngx_http_request_t *r,
         place = 0;
     }
 
-    p = buf;
-    args[0].data = p;
-    p = ngx_sprintf(p, "%uL", user);
-    args[0].len = p - args[0].data;
-    args[1].data = p;
-    p = ngx_sprintf(p, "%uL", place);
-    args[1].len = p - args[1].data;
-
     op = ngx_http_ticket_redis_op(r, room, ngx_http_ticket_leave_done);
     if (op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_ticket_redis_script(op, NGX_HTTP_TICKET_REDIS_LEAVE, 2, args)
+    if (ngx_http_ticket_redis_script_ids(op, NGX_HTTP_TICKET_REDIS_LEAVE, 2,
+                                         user, place)
         != NGX_OK)
     {
         if (ngx_http_ticket_redis_retry_after(r) != NGX_OK) {

@@ -1079,6 +1079,26 @@ ngx_http_ticket_redis_send(ngx_http_ticket_redis_op_t *op, int argc,
  * freed already and the caller answers without Redis.
  */
 ngx_int_t
+ngx_http_ticket_redis_script_ids(ngx_http_ticket_redis_op_t *op,
+    ngx_uint_t script, ngx_uint_t nids, uint64_t id0, uint64_t id1)
+{
+    u_char     *p;
+    ngx_str_t   args[2];
+    u_char      buf[2 * NGX_INT64_LEN];
+
+    p = buf;
+    args[0].data = p;
+    p = ngx_sprintf(p, "%uL", id0);
+    args[0].len = p - args[0].data;
+    args[1].data = p;
+    p = ngx_sprintf(p, "%uL", id1);
+    args[1].len = p - args[1].data;
+
+    return ngx_http_ticket_redis_script(op, script, nids, args);
+}
+
+
+ngx_int_t
 ngx_http_ticket_redis_script(ngx_http_ticket_redis_op_t *op,
     ngx_uint_t script, ngx_uint_t nargs, ngx_str_t *args)
 {

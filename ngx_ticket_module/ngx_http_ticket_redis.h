@@ -97,6 +97,9 @@ ngx_http_ticket_redis_op_t *ngx_http_ticket_redis_op(ngx_http_request_t *r,
     ngx_http_ticket_room_t *room, ngx_http_ticket_redis_done_pt done);
 ngx_int_t ngx_http_ticket_redis_script(ngx_http_ticket_redis_op_t *op,
     ngx_uint_t script, ngx_uint_t nargs, ngx_str_t *args);
+/* The same, with nids (1 or 2) decimal ids as the arguments. */
+ngx_int_t ngx_http_ticket_redis_script_ids(ngx_http_ticket_redis_op_t *op,
+    ngx_uint_t script, ngx_uint_t nids, uint64_t id0, uint64_t id1);
 ngx_int_t ngx_http_ticket_redis_command(ngx_http_ticket_redis_op_t *op,
     ngx_uint_t nargs, ngx_str_t *args);
 ngx_int_t ngx_http_ticket_redis_retry_after(ngx_http_request_t *r);
