@@ -67,6 +67,7 @@ EOF
 }
 
 my $t = TicketTest->new(mysql => 1, demo => 1, worker => 1,
+                        gateway => { delay_ms => 50 },
                         worker_conf => { hold_seconds => $HOLD_SECONDS },
                         http => http_block(time + 3600));
 $t->sql("UPDATE performances SET room = 'aurora' WHERE id = $PERF");
@@ -75,6 +76,10 @@ local $ENV{TICKET_BASE_URL} = $t->url('');
 local $ENV{TICKET_PERFORMANCE} = $PERF;
 local $ENV{TICKET_HOLD_SECONDS} = $HOLD_SECONDS;
 local $ENV{TICKET_CROWD} = $CROWD;
+# Card payments (through the mock gateway) on a small hall without a room.
+local $ENV{TICKET_CARD_PERFORMANCE} = $t->sql_value(
+    "SELECT p.id FROM performances p JOIN venues v ON v.id = p.venue_id"
+    . " WHERE v.name = 'Blue Room Hall' ORDER BY p.id LIMIT 1");
 local $ENV{CHROMIUM} = $CHROMIUM;
 
 my $started = time;

@@ -6,6 +6,8 @@
  *   #/login, #/signup       (?next=#/... to come back)
  *   #/performances/ID/seats seat selection on the map
  *   #/holds/ID              checkout: the hold's countdown and payment
+ *   #/payments/ID           a card payment's outcome (the card company's
+ *                           page sends the buyer back here)
  *   #/tickets               my reservations
  *   #/account               balance and top-up
  *
@@ -297,6 +299,11 @@
             return 'That would take your balance over the ₩100,000,000 limit. Please add a smaller amount.';
         case 'UNSUPPORTED_METHOD':
             return 'That way of paying is not available yet. Please pay from your balance.';
+        case 'PAYMENT_PENDING':
+            return 'A card payment for these seats is already under way. Please finish it on the '
+                + 'card company’s page, or wait a moment until it ends.';
+        case 'PAYMENT_NOT_FOUND':
+            return 'We could not find that payment.';
         case 'IDEMPOTENCY_KEY_REUSED':
             return 'That request was already sent with different details. Please reload the page and try again.';
         case 'INSUFFICIENT_BALANCE':
@@ -926,7 +933,7 @@
 
     function pageHold(id) {
         var my = visit, hold, perf, names, balance = null, expired = false;
-        var payAction = {}, chargeAction = {};
+        var payAction = {}, cardAction = {}, chargeAction = {}, method = 'balance';
         var msg = h('div'), clock = h('div.countdown#countdown', '--:--');
         var payBtn = h('button.btn.block#pay', { type: 'button' }, 'Pay');
         var topup = h('div.hidden#topup');
@@ -1003,20 +1010,52 @@
                   h('tr.total', h('td', 'Total'), h('td.num#total', won(hold.total)))),
                 h('h3', { style: 'margin-top:1.2rem' }, 'How to pay'),
                 h('div.methods',
-                  h('label.method', h('input', { type: 'radio', name: 'method', value: 'balance', checked: true }),
+                  h('label.method', h('input#method-balance', { type: 'radio', name: 'method', value: 'balance',
+                                                                checked: method === 'balance', onchange: pickMethod }),
                     h('span.grow', 'Balance'),
                     h('span.muted.small#balance', balance === null ? '' : won(balance))),
-                  h('label.method.off', { title: 'Card payments are not available yet' },
-                    h('input', { type: 'radio', name: 'method', value: 'card', disabled: true }),
+                  h('label.method',
+                    h('input#method-card', { type: 'radio', name: 'method', value: 'card',
+                                             checked: method === 'card', onchange: pickMethod }),
                     h('span.grow', 'Card'),
-                    h('span.muted.small', 'coming soon'))),
+                    h('span.muted.small', 'on the card company’s page'))),
                 topup,
                 payBtn);
-            payBtn.textContent = 'Pay ' + won(hold.total);
-            if (balance !== null && balance < hold.total && topup.classList.contains('hidden')) {
+            drawMethod();
+        }
+
+        /* What the chosen way of paying needs: a top-up for a balance that
+           falls short, nothing for a card. */
+        function drawMethod() {
+            payBtn.textContent = payLabel();
+            if (method === 'card') {
+                topup.classList.add('hidden');
+            } else if (balance !== null && balance < hold.total && topup.classList.contains('hidden')) {
                 msg.replaceChildren(notice('info', 'Your balance (' + won(balance)
                                            + ') does not cover this order yet. Top it up below.'));
                 drawTopup(hold.total - balance);
+            }
+        }
+
+        function payLabel() {
+            return 'Pay ' + won(hold.total) + (method === 'card' ? ' by card' : '');
+        }
+
+        function pickMethod(ev) {
+            method = ev.currentTarget.value;
+            msg.replaceChildren();
+            drawMethod();
+        }
+
+        /* The card company's page takes the payment, then sends the buyer
+           back to #/payments/ID, which waits for the outcome. */
+        function toCardPage(p) {
+            if (p.status === 'pending' && p.checkout_url) {
+                stopTimers();
+                msg.replaceChildren(notice('info', 'Taking you to the card company’s page…'));
+                location.href = cardPageUrl(p.checkout_url, p.id);
+            } else {
+                go('#/payments/' + p.id);
             }
         }
 
@@ -1043,10 +1082,17 @@
             payBtn.disabled = true;
             payBtn.textContent = 'Paying…';
             msg.replaceChildren();
-            apiOnce(payAction, 'POST', '/api/payments', { hold_id: hold.id, method: 'balance' })
-                .then(function (r) { drawResult(r.data || {}); }, function (err) {
+            (method === 'card'
+             ? apiOnce(cardAction, 'POST', '/api/payments', { hold_id: hold.id, method: 'card' })
+                 .then(function (r) { toCardPage((r.data && r.data.payment) || r.data || {}); })
+             : apiOnce(payAction, 'POST', '/api/payments', { hold_id: hold.id, method: 'balance' })
+                 .then(function (r) { drawResult(r.data || {}); }))
+                .catch(function (err) {
+                    if (!(err instanceof ApiError)) {
+                        throw err;
+                    }
                     payBtn.disabled = false;
-                    payBtn.textContent = 'Pay ' + won(hold.total);
+                    payBtn.textContent = payLabel();
                     if (err.code === 'HOLD_EXPIRED') {
                         showExpired();
                         return;
@@ -1062,7 +1108,7 @@
                         return;
                     }
                     msg.replaceChildren(notice('error', say(err)));
-                    if (err.code === 'INSUFFICIENT_BALANCE') {
+                    if (err.code === 'INSUFFICIENT_BALANCE' && method === 'balance') {
                         loadBalance().then(function () {
                             drawTopup(hold.total - (balance || 0));
                         });
@@ -1156,6 +1202,163 @@
                 app.firstChild.id = 'expired';
             }
         }
+    }
+
+    /* --- a card payment's outcome -------------------------------------------------- */
+
+    /* The card company's page, told where to send the buyer back to. */
+    function cardPageUrl(checkoutUrl, paymentId) {
+        return checkoutUrl + (checkoutUrl.indexOf('?') < 0 ? '?' : '&') + 'return_url='
+            + encodeURIComponent(location.origin + location.pathname + '#/payments/' + paymentId);
+    }
+
+    /* Why a card payment arrived too late, in words. */
+    var LATE = {
+        HOLD_EXPIRED: 'Your card payment reached us after your time to pay had run out, '
+            + 'so the seats had already gone back on sale.',
+        HOLD_RELEASED: 'Your card payment reached us after the seats had been released.',
+        SEATS_TAKEN: 'Your card payment reached us after those seats had been sold to someone else.',
+        PAYMENT_CLOSED: 'Your card payment reached us after we had already closed it as unsuccessful.'
+    };
+
+    function pagePayment(id) {
+        var my = visit, started = Date.now(), hold = null, perf = null, names = null;
+
+        if (!me) {
+            needLogin();
+            return Promise.resolve();
+        }
+
+        function seatsPage() {
+            return hold && hold.performance_id ? '#/performances/' + hold.performance_id + '/seats' : '#/';
+        }
+
+        function perfLine() {
+            return perf ? h('p', h('b', perf.event.title), h('br'), when(perf.starts_at),
+                            ' · ', perf.venue ? perf.venue.name : '') : null;
+        }
+
+        function drawPending(p, trouble) {
+            var waited = Date.now() - started;
+            show(h('div.card.narrow.center#payment-pending',
+                   h('h1', 'Checking your card payment…'),
+                   notice(trouble ? 'warn' : 'info', trouble
+                          ? 'We lost touch with the box office for a moment. Still checking…'
+                          : 'We are waiting for the card company to confirm your payment'
+                            + (p ? ' of ' + won(p.amount) : '') + '. This usually takes a few seconds; '
+                            + 'please keep this page open.'),
+                   p && p.checkout_url && waited > 10000
+                       ? h('p.small', 'Closed the card company’s page before finishing? ',
+                           h('a', { href: cardPageUrl(p.checkout_url, id) }, 'Go back to it'), '.')
+                       : null));
+        }
+
+        function loadHold(p) {
+            if (!p.hold_id || hold) {
+                return Promise.resolve();
+            }
+            return api('GET', '/api/holds/' + p.hold_id).then(function (r) {
+                hold = r.data.hold || r.data;
+                return Promise.all([
+                    loadPerformance(hold.performance_id).then(function (x) { perf = x; },
+                                                              function () { return null; }),
+                    loadSeatNames(hold.performance_id).then(function (n) { names = n; },
+                                                            function () { return null; })
+                ]);
+            }).catch(function () { return null; });
+        }
+
+        function drawOutcome(p) {
+            var refund = p.status === 'refund_pending' || p.status === 'refunded';
+            if (p.status === 'succeeded') {
+                refreshMe();
+                show(h('div.card.narrow#paid',
+                       h('h1', 'You’re going!'),
+                       notice('ok', 'Payment complete. ' + won(p.amount) + ' was charged to your card.'),
+                       perfLine(),
+                       hold ? h('ul.seats-list', (hold.seats || []).map(function (s) {
+                           return h('li', seatName(names, s));
+                       })) : null,
+                       p.reservation_id ? h('p.muted.small', 'Reservation number ' + p.reservation_id) : null,
+                       h('a.btn.block', { href: '#/tickets' }, 'See my tickets')));
+            } else if (p.status === 'failed') {
+                show(h('div.card.narrow.center#payment-failed',
+                       h('h1', 'The card payment did not go through'),
+                       notice('warn', (p.reason === 'DECLINED'
+                                       ? 'Your card payment was declined'
+                                       : p.reason === 'EXPIRED' || p.reason === 'CHECKOUT_TIMEOUT'
+                                       ? 'The card payment was not finished in time'
+                                       : p.reason === 'NOT_AT_GATEWAY'
+                                       ? 'We could not reach the card company'
+                                       : 'The card payment did not go through')
+                              + ', so nothing was charged. The seats you picked were released '
+                              + 'and are back on sale.'),
+                       h('p', 'You can pick seats again and try once more, by card or from your balance.'),
+                       h('a.btn', { href: seatsPage() }, 'Pick seats again')));
+            } else if (refund && p.reason === 'CANCELLED') {
+                show(h('div.card.narrow.center#payment-refund',
+                       h('h1', 'Tickets cancelled'),
+                       notice('ok', 'These tickets were cancelled, so the ' + won(p.amount)
+                              + (p.status === 'refunded' ? ' card payment has been refunded to your card.'
+                                 : ' card payment is being refunded to your card.')),
+                       h('a.btn', { href: '#/tickets' }, 'My tickets')));
+            } else if (refund) {
+                show(h('div.card.narrow.center#payment-refund',
+                       h('h1', 'Your payment came too late'),
+                       notice('warn', (LATE[p.reason] || 'Your card payment reached us too late to '
+                                       + 'get you these seats.')
+                              + ' You do not have tickets for them.'),
+                       h('p', p.status === 'refunded'
+                              ? 'The full ' + won(p.amount) + ' has been refunded to your card.'
+                              : 'We are refunding the full ' + won(p.amount) + ' to your card. '
+                                + 'You do not need to do anything.'),
+                       h('a.btn', { href: seatsPage() }, 'Pick seats again')));
+            } else {
+                failPage(new ApiError(500, 'CLIENT'));
+            }
+        }
+
+        function poll() {
+            if (my !== visit) {
+                return;
+            }
+            api('GET', '/api/payments/' + id).then(function (r) {
+                var p = r.data || {};
+                if (my !== visit) {
+                    return null;
+                }
+                if (p.status === 'pending') {
+                    drawPending(p);
+                    later(poll, Date.now() - started < 60000 ? 1000 : 3000);
+                    return null;
+                }
+                return loadHold(p).then(function () {
+                    if (my !== visit) {
+                        return;
+                    }
+                    drawOutcome(p);
+                    if (p.status === 'refund_pending') {
+                        later(poll, 5000);      /* until the refund is through */
+                    }
+                });
+            }, function (err) {
+                if (my !== visit) {
+                    return;
+                }
+                if (err.status === 401) {
+                    needLogin();
+                } else if (err.status === 0 || err.status === 429 || err.status >= 500) {
+                    drawPending(null, true);
+                    later(poll, 3000);
+                } else {
+                    failPage(err, 'payment');
+                }
+            });
+        }
+
+        drawPending(null);
+        poll();
+        return Promise.resolve();
     }
 
     /* --- my tickets ---------------------------------------------------------------- */
@@ -1305,6 +1508,7 @@
         [/^#\/signup$/, pageSignup],
         [/^#\/performances\/(\d+)\/seats$/, pageSeats],
         [/^#\/holds\/(\d+)$/, pageHold],
+        [/^#\/payments\/(\d+)$/, pagePayment],
         [/^#\/tickets$/, pageTickets],
         [/^#\/account$/, pageAccount]
     ];

@@ -236,16 +236,36 @@ jw_kv_id(jw_t *w, const char *key, const db_res_t *res, unsigned col)
 }
 
 
+static void
+audit_row_json(jw_t *w, const db_res_t *res)
+{
+    jw_obj_open(w);
+    jw_kv_int(w, "id", db_int(res, 0));
+    jw_kv_str(w, "created_at", db_str(res, 11, NULL));
+    jw_kv_id(w, "actor_user_id", res, 1);
+    jw_kv_str(w, "entity", db_str(res, 2, NULL));
+    jw_kv_int(w, "entity_id", db_int(res, 3));
+    jw_kv_str(w, "action", db_str(res, 4, NULL));
+    jw_kv_id(w, "performance_id", res, 5);
+    jw_kv_id(w, "seat_id", res, 6);
+    jw_kv_id(w, "user_id", res, 7);
+    jw_json_text(w, "before", res, 8);
+    jw_json_text(w, "after", res, 9);
+    jw_kv_str(w, "request_id",
+              db_is_null(res, 10) ? NULL : db_str(res, 10, NULL));
+    jw_obj_close(w);
+}
+
+
 int
 h_admin_audit(req_t *req)
 {
     int64_t    perf = 0, seat = 0, user = 0, limit = AUDIT_PAGE_DEFAULT;
-    int64_t    before = INT64_MAX, last = 0, p[6] = { 0 };
+    int64_t    before = INT64_MAX, p[6] = { 0 };
     db_res_t   res;
-    size_t     np = 0, rows = 0;
+    size_t     np = 0;
     char       types[8];
     int        f = 0, rc;
-    jw_t       w;
 
     if (query_int_arg(req, "performance_id", 1, INT64_MAX, &perf)
         || query_int_arg(req, "seat_id", 1, INT64_MAX, &seat)
@@ -282,46 +302,5 @@ h_admin_audit(req_t *req)
     if (rc != DB_OK) {
         return rc;
     }
-    if (jw_init(&w) != 0) {
-        db_res_free(&res);
-        return DB_ERROR;
-    }
-    jw_obj_open(&w);
-    jw_key(&w, "entries");
-    jw_arr_open(&w);
-    while ((rc = db_fetch(&res)) == 1) {
-        last = db_int(&res, 0);
-        rows++;
-        jw_obj_open(&w);
-        jw_kv_int(&w, "id", last);
-        jw_kv_str(&w, "created_at", db_str(&res, 11, NULL));
-        jw_kv_id(&w, "actor_user_id", &res, 1);
-        jw_kv_str(&w, "entity", db_str(&res, 2, NULL));
-        jw_kv_int(&w, "entity_id", db_int(&res, 3));
-        jw_kv_str(&w, "action", db_str(&res, 4, NULL));
-        jw_kv_id(&w, "performance_id", &res, 5);
-        jw_kv_id(&w, "seat_id", &res, 6);
-        jw_kv_id(&w, "user_id", &res, 7);
-        jw_json_text(&w, "before", &res, 8);
-        jw_json_text(&w, "after", &res, 9);
-        jw_kv_str(&w, "request_id",
-                  db_is_null(&res, 10) ? NULL : db_str(&res, 10, NULL));
-        jw_obj_close(&w);
-    }
-    db_res_free(&res);
-    jw_arr_close(&w);
-    jw_key(&w, "next_before");
-    if (rows == (size_t) limit && last > 0) {
-        jw_int(&w, last);
-    } else {
-        jw_null(&w);
-    }
-    jw_obj_close(&w);
-    if (rc != 0) {
-        jw_free(&w);
-        return DB_ERROR;
-    }
-    rc = resp_json(req, 200, &w);
-    jw_free(&w);
-    return rc;
+    return resp_page(req, &res, "entries", limit, audit_row_json);
 }

@@ -176,13 +176,30 @@ h_balance_charge(req_t *req)
 }
 
 
+static void
+ledger_row_json(jw_t *w, const db_res_t *res)
+{
+    jw_obj_open(w);
+    jw_kv_int(w, "id", db_int(res, 0));
+    jw_kv_int(w, "amount", db_int(res, 1));
+    jw_kv_str(w, "kind", db_str(res, 2, NULL));
+    jw_kv_int(w, "balance_after", db_int(res, 3));
+    jw_key(w, "payment_id");
+    if (db_is_null(res, 4)) {
+        jw_null(w);
+    } else {
+        jw_int(w, db_int(res, 4));
+    }
+    jw_kv_str(w, "created_at", db_str(res, 5, NULL));
+    jw_obj_close(w);
+}
+
+
 int
 h_balance_ledger(req_t *req)
 {
-    int64_t   limit = LEDGER_PAGE, before = INT64_MAX, last = 0;
+    int64_t   limit = LEDGER_PAGE, before = INT64_MAX;
     db_res_t  res;
-    size_t    rows = 0;
-    jw_t      w;
     int       rc;
 
     if (query_int_arg(req, "limit", 1, LEDGER_PAGE_MAX, &limit)
@@ -199,44 +216,5 @@ h_balance_ledger(req_t *req)
     if (rc != DB_OK) {
         return rc;
     }
-    if (jw_init(&w) != 0) {
-        db_res_free(&res);
-        return DB_ERROR;
-    }
-    jw_obj_open(&w);
-    jw_key(&w, "entries");
-    jw_arr_open(&w);
-    while ((rc = db_fetch(&res)) == 1) {
-        last = db_int(&res, 0);
-        rows++;
-        jw_obj_open(&w);
-        jw_kv_int(&w, "id", last);
-        jw_kv_int(&w, "amount", db_int(&res, 1));
-        jw_kv_str(&w, "kind", db_str(&res, 2, NULL));
-        jw_kv_int(&w, "balance_after", db_int(&res, 3));
-        jw_key(&w, "payment_id");
-        if (db_is_null(&res, 4)) {
-            jw_null(&w);
-        } else {
-            jw_int(&w, db_int(&res, 4));
-        }
-        jw_kv_str(&w, "created_at", db_str(&res, 5, NULL));
-        jw_obj_close(&w);
-    }
-    db_res_free(&res);
-    jw_arr_close(&w);
-    jw_key(&w, "next_before");
-    if (rows == (size_t) limit) {
-        jw_int(&w, last);
-    } else {
-        jw_null(&w);
-    }
-    jw_obj_close(&w);
-    if (rc != 0) {
-        jw_free(&w);
-        return DB_ERROR;
-    }
-    rc = resp_json(req, 200, &w);
-    jw_free(&w);
-    return rc;
+    return resp_page(req, &res, "entries", limit, ledger_row_json);
 }

@@ -118,6 +118,45 @@ resp_json(req_t *req, int status, jw_t *w)
 
 
 int
+resp_page(req_t *req, db_res_t *res, const char *key, int64_t limit,
+    resp_row_pt row)
+{
+    int64_t  last = 0, rows = 0;
+    jw_t     w;
+    int      rc;
+
+    if (jw_init(&w) != 0) {
+        db_res_free(res);
+        return DB_ERROR;
+    }
+    jw_obj_open(&w);
+    jw_key(&w, key);
+    jw_arr_open(&w);
+    while ((rc = db_fetch(res)) == 1) {
+        last = db_int(res, 0);
+        rows++;
+        row(&w, res);
+    }
+    db_res_free(res);
+    jw_arr_close(&w);
+    jw_key(&w, "next_before");
+    if (rows == limit && last > 0) {
+        jw_int(&w, last);
+    } else {
+        jw_null(&w);
+    }
+    jw_obj_close(&w);
+    if (rc != 0) {
+        jw_free(&w);
+        return DB_ERROR;
+    }
+    rc = resp_json(req, 200, &w);
+    jw_free(&w);
+    return rc;
+}
+
+
+int
 resp_error(req_t *req, int status, const char *code, const char *fmt, ...)
 {
     char     msg[512];

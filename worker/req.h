@@ -92,6 +92,18 @@ void resp_header(req_t *req, const char *name, const char *value);
 /* Sends the document in w (freed by the caller) with status. */
 int resp_json(req_t *req, int status, jw_t *w);
 
+/* Writes one result row as a JSON object. */
+typedef void (*resp_row_pt)(jw_t *w, const db_res_t *res);
+
+/*
+ * Sends {"<key>":[rows...],"next_before":id|null} from res, whose first
+ * column is the row id, newest first; next_before is the last id when the
+ * page is full (limit rows), so that ?before= fetches the next one.  Frees
+ * res on every path.
+ */
+int resp_page(req_t *req, db_res_t *res, const char *key, int64_t limit,
+    resp_row_pt row);
+
 /* Sends a raw body with a content type. */
 int resp_body(req_t *req, int status, const char *type, const char *body,
     size_t len);

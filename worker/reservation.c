@@ -114,10 +114,8 @@ h_reservation_get(req_t *req)
 int
 h_reservations_list(req_t *req)
 {
-    int64_t   limit = RES_PAGE, before = INT64_MAX, last = 0;
+    int64_t   limit = RES_PAGE, before = INT64_MAX;
     db_res_t  res;
-    size_t    rows = 0;
-    jw_t      w;
     int       rc;
 
     if (query_int_arg(req, "limit", 1, RES_PAGE_MAX, &limit)
@@ -132,34 +130,7 @@ h_reservations_list(req_t *req)
     if (rc != DB_OK) {
         return rc;
     }
-    if (jw_init(&w) != 0) {
-        db_res_free(&res);
-        return DB_ERROR;
-    }
-    jw_obj_open(&w);
-    jw_key(&w, "reservations");
-    jw_arr_open(&w);
-    while ((rc = db_fetch(&res)) == 1) {
-        last = db_int(&res, 0);
-        rows++;
-        reservation_json(&w, &res);
-    }
-    db_res_free(&res);
-    jw_arr_close(&w);
-    jw_key(&w, "next_before");
-    if (rows == (size_t) limit) {
-        jw_int(&w, last);
-    } else {
-        jw_null(&w);
-    }
-    jw_obj_close(&w);
-    if (rc != 0) {
-        jw_free(&w);
-        return DB_ERROR;
-    }
-    rc = resp_json(req, 200, &w);
-    jw_free(&w);
-    return rc;
+    return resp_page(req, &res, "reservations", limit, reservation_json);
 }
 
 

@@ -10,9 +10,13 @@
  *      the same two seats and asks for them a moment later: told they are
  *      gone, the map greys them.
  *   4. A hold runs out while its owner watches the countdown.
+ *   5. Meanwhile, paying by card on the (mock) card company's page: a
+ *      declined card releases the seats, then a card that pays gets the
+ *      tickets.
  *
  * Environment: TICKET_BASE_URL, TICKET_PERFORMANCE (the one behind the
- * room), TICKET_HOLD_SECONDS.  Prints TAP; screenshots go to
+ * room), TICKET_HOLD_SECONDS, TICKET_CARD_PERFORMANCE (one without a
+ * room, for the card payments).  Prints TAP; screenshots go to
  * build/screenshots/.
  */
 'use strict';
@@ -22,6 +26,7 @@ const L = require('./lib.js');
 const PERF = Number(process.env.TICKET_PERFORMANCE || 1);
 const HOLD_SECONDS = Number(process.env.TICKET_HOLD_SECONDS || 20);
 const CROWD = Number(process.env.TICKET_CROWD || 0);
+const CARD_PERF = Number(process.env.TICKET_CARD_PERFORMANCE || 9);
 const stamp = Date.now().toString(36);
 
 async function text(page, selector) {
@@ -55,6 +60,82 @@ async function backoff(browser) {
     const gaps = [times[1] - times[0], times[2] - times[1]];
     L.ok(gaps[0] >= 1400 && gaps[1] >= 2900 && gaps[1] > gaps[0],
          `the waiting page backs off on errors (${gaps.join(' ms, ')} ms)`);
+    await d.context.close();
+}
+
+/* Holds the seat and pays by card, up to the card company's page (the
+   mock gateway's), where the buyer presses "Pay" or "Decline"; the
+   gateway sends her back to the site. */
+async function payByCard(page, seat, button, shots) {
+    await L.clickSeat(page, seat);
+    await page.click('#hold');
+    await page.waitForSelector('#countdown');
+    await page.check('#method-card');
+    await page.waitForFunction(() => /by card/.test(document.getElementById('pay').textContent));
+    if (shots) {
+        await L.shot(page, `${shots}-checkout`);
+    }
+    await page.click('#pay');
+    await page.waitForURL(/\/checkout\/\d+\?return_url=/);
+    const gateway = await text(page, 'body');
+    if (shots) {
+        await L.shot(page, `${shots}-gateway`);
+    }
+    await page.click(`button[value=${button}]`);
+    await page.waitForURL(/#\/payments\/\d+$/);
+    return gateway;
+}
+
+/* 5. A new buyer, with nothing on her balance, pays by card. */
+async function cardPayment(browser) {
+    const started = Date.now();
+    const d = await L.buyer(browser);
+    const p = d.page;
+    await L.signUp(p, { name: 'Jun Seo', email: `jun-${stamp}@example.test`,
+                        password: 'jun-pass-1' });
+    await p.goto(`/#/performances/${CARD_PERF}/seats`);
+    await L.mapReady(p);
+    const seat = await p.evaluate(() => {
+        const l = window.seatMap.layout;
+        /* One in the middle of the row, clear of the labels at its ends. */
+        const i = Math.floor(l.count / 2);
+        const row = l.rows[l.rowOf[i]];
+        return { id: l.ids[i], label: `Section ${row.section}, row ${row.name}, seat ${l.numbers[i]}` };
+    });
+
+    /* Declined: nothing charged, the seat back on sale, try again. */
+    const gateway = await payByCard(p, seat.id, 'failed');
+    L.ok(/Test double/.test(gateway) && /Pay/.test(gateway),
+         'paying by card goes to the card company\'s page');
+    await p.waitForSelector('#payment-failed');
+    const failed = await text(p, '#payment-failed');
+    L.ok(/declined/.test(failed) && /nothing was charged/.test(failed) && /released/.test(failed),
+         'back from a declined card: nothing charged, the seats released, in words');
+    await noJson(p, 'declined card');
+    await L.shot(p, '16-card-declined');
+    await p.click('#payment-failed a');
+    await L.mapReady(p);
+    await p.waitForFunction((id) => window.seatMap.seatById(id).state === 'available', seat.id);
+    L.ok(true, '... and the seat is on the map again');
+
+    /* Paid: the tickets. */
+    await payByCard(p, seat.id, 'succeeded', '17-card');
+    await p.waitForSelector('#paid');
+    L.ok(/charged to your card/.test(await text(p, '#paid')), 'back from the card company: paid by card');
+    await L.shot(p, '17-card-paid');
+    await p.click('#paid a[href="#/tickets"]');
+    await p.waitForSelector('[data-reservation]');
+    const ticket = await text(p, '[data-reservation]');
+    L.ok(/confirmed/i.test(ticket) && ticket.includes(seat.label),
+         `my tickets show the seat paid by card (${seat.label})`);
+    L.ok(/₩0/.test(await text(p, '.nav .who')), 'the balance was not touched');
+    await L.shot(p, '18-card-tickets');
+    const errors = p.consoleErrors.filter((e) => !/Failed to load resource/.test(e));
+    L.ok(errors.length === 0, 'no script errors while paying by card');
+    if (errors.length) {
+        L.diag(errors.join('\n'));
+    }
+    L.diag(`card payments: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await d.context.close();
 }
 
@@ -264,6 +345,8 @@ L.run('buying tickets', async (browser) => {
     await c.context.close();
     /* While the hold runs down: a waiting page whose polls fail backs off. */
     await backoff(browser);
+    /* ... and someone pays by card. */
+    await cardPayment(browser);
 
     await pb.waitForSelector('#expired', { timeout: (HOLD_SECONDS + 10) * 1000 });
     L.ok(/expired/.test(await text(pb, '#expired')), 'the page says the hold has expired');
