@@ -440,6 +440,24 @@ ngx_http_ticket_session_lookup(ngx_http_ticket_sh_t *sh, uint64_t user,
 }
 
 
+/* Fills a new session record and links it into the zone and its room. */
+static void
+ngx_http_ticket_session_link(ngx_http_ticket_sh_t *sh,
+    ngx_http_ticket_session_t *s, uint64_t user, ngx_uint_t slot,
+    uint64_t serial, int64_t last_ms)
+{
+    s->node.key = (ngx_rbtree_key_t) (user << 6 | slot);
+    s->user = user;
+    s->slot = slot;
+    s->serial = serial;
+    s->last_ms = last_ms;
+
+    ngx_rbtree_insert(&sh->sessions, &s->node);
+    ngx_queue_insert_head(&sh->rooms[slot]->sessions, &s->queue);
+    sh->nsessions++;
+}
+
+
 /* Ends a session: frees its slot, its index entry and its record. */
 static void
 ngx_http_ticket_session_free(ngx_http_ticket_zone_ctx_t *ctx,
@@ -1031,15 +1049,8 @@ ngx_http_ticket_zone_load(ngx_shm_zone_t *shm_zone)
             break;
         }
 
-        s->node.key = (ngx_rbtree_key_t) (ss->user << 6 | slot);
-        s->user = ss->user;
-        s->serial = ss->serial;
-        s->slot = slot;
-        s->last_ms = ss->last_ms + down;
-
-        ngx_rbtree_insert(&sh->sessions, &s->node);
-        ngx_queue_insert_head(&sh->rooms[slot]->sessions, &s->queue);
-        sh->nsessions++;
+        ngx_http_ticket_session_link(sh, s, ss->user, slot, ss->serial,
+                                     ss->last_ms + down);
         sessions++;
     }
 
@@ -1230,7 +1241,6 @@ ngx_http_ticket_room_convert(ngx_http_ticket_room_t *room, uint64_t user,
     uint64_t place, int64_t now_ms, uint64_t *serial)
 {
     int                          rc;
-    ngx_rbtree_key_t             key;
     ticket_index_entry_t        *e;
     ngx_http_ticket_room_sh_t   *rs;
     ngx_http_ticket_session_t   *s;
@@ -1291,17 +1301,8 @@ ngx_http_ticket_room_convert(ngx_http_ticket_room_t *room, uint64_t user,
         return NGX_HTTP_TICKET_EXPIRED;
     }
 
-    key = (ngx_rbtree_key_t) (user << 6 | room->slot);
-
-    s->node.key = key;
-    s->user = user;
-    s->slot = room->slot;
-    s->serial = ++ctx->sh->serial;
-    s->last_ms = now_ms;
-
-    ngx_rbtree_insert(&ctx->sh->sessions, &s->node);
-    ngx_queue_insert_head(&rs->sessions, &s->queue);
-    ctx->sh->nsessions++;
+    ngx_http_ticket_session_link(ctx->sh, s, user, room->slot,
+                                 ++ctx->sh->serial, now_ms);
 
     e->flags |= TICKET_INDEX_ACTIVE;
     *serial = s->serial;
@@ -1596,20 +1597,16 @@ ngx_http_ticket_room_adopt(ngx_http_ticket_room_t *room, uint64_t user,
             return NGX_ERROR;
         }
 
-        s->node.key = (ngx_rbtree_key_t) (user << 6 | room->slot);
-        s->user = user;
-        s->slot = room->slot;
-
-        ngx_rbtree_insert(&ctx->sh->sessions, &s->node);
-        ctx->sh->nsessions++;
+        ngx_http_ticket_session_link(ctx->sh, s, user, room->slot, serial,
+                                     now_ms);
 
     } else {
+        /* Known already: refresh it and move it to the front. */
+        s->serial = serial;
+        s->last_ms = now_ms;
         ngx_queue_remove(&s->queue);
+        ngx_queue_insert_head(&rs->sessions, &s->queue);
     }
-
-    s->serial = serial;
-    s->last_ms = now_ms;
-    ngx_queue_insert_head(&rs->sessions, &s->queue);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
