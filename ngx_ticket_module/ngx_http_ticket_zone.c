@@ -1501,13 +1501,16 @@ ngx_http_ticket_room_mirror(ngx_http_ticket_room_t *room,
 
     ended = 0;
 
+    if (ticket_admit_mirror(&rs->admit, &m->admit, now_ms) != 0) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return 0;
+    }
+
     if (rs->redis_synced_ms && m->admit.ended_total > rs->redis_ended) {
         ended = ngx_min(m->admit.ended_total - rs->redis_ended, 1000);
     }
 
     rs->redis_ended = m->admit.ended_total;
-
-    ticket_admit_mirror(&rs->admit, &m->admit, now_ms);
     rs->prequeued = m->prequeued;
     rs->queue_all = m->queue_all;
     rs->opened = m->opened;

@@ -338,11 +338,21 @@ ticket_admit_end(ticket_admit_t *a)
 }
 
 
-void
+int
 ticket_admit_mirror(ticket_admit_t *a, const ticket_admit_mirror_t *m,
     int64_t now_ms)
 {
     ticket_second_t  *h;
+
+    if (m->seq >= a->seq && m->serving < a->serving) {
+        /*
+         * Admission only moves forward, so this is a snapshot taken before
+         * the one already applied (the replies of several processes can
+         * arrive out of order); applying it would show admitted places as
+         * waiting again.
+         */
+        return -1;
+    }
 
     h = ticket_admit_second(a, now_ms / 1000);
 
@@ -384,6 +394,8 @@ ticket_admit_mirror(ticket_admit_t *a, const ticket_admit_mirror_t *m,
         a->conf.rate_n = m->rate_n;
         a->conf.rate_period_ms = m->rate_period_ms;
     }
+
+    return 0;
 }
 
 

@@ -147,8 +147,10 @@ void ticket_admit_end(ticket_admit_t *a);
  * settings are copied, and what changed since the last mirror is recorded
  * in the per-second history and the join marks, so the measured rate, the
  * wait estimate and the oldest wait work as with local admission.
+ * Returns -1, changing nothing, for a snapshot older than the last one
+ * taken over (its admission is behind), 0 otherwise.
  */
-void ticket_admit_mirror(ticket_admit_t *a, const ticket_admit_mirror_t *m,
+int ticket_admit_mirror(ticket_admit_t *a, const ticket_admit_mirror_t *m,
     int64_t now_ms);
 
 /* Admissions in the last 60 complete seconds. */

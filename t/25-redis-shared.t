@@ -61,10 +61,11 @@ while (keys %admitted_at < 20 && time - $start < 8) {
     $rounds++;
     # From the back: whoever is admitted, all before them are by the time
     # they are asked, so the prefix check below cannot race admission.
+    # A round asks one instance (they take turns): each mirrors Redis
+    # every 50 ms, so two may be a tick apart, but neither goes back.
+    my $t = $rounds % 2 ? $a : $b;
     for my $i (reverse 0 .. 19) {
         next if $admitted_at{$i};
-        # Each polls the instance it joined on, or the other: all the same.
-        my $t = ($i + $rounds) % 2 ? $a : $b;
         my $j = TicketEdge::status($t, $u[$i], 'order')->{json};
         $admitted_at{$i} = $rounds if $j->{status} eq 'admitted';
     }

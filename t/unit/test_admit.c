@@ -5,6 +5,7 @@
  */
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "tap.h"
 #include "ticket_admit.h"
@@ -359,6 +360,45 @@ test_iso8601(void)
 }
 
 
+/*
+ * Mirroring Redis: snapshots from several processes can arrive out of
+ * order, and an older one must not take admissions back; a backend that
+ * lost its state is taken over as it is.
+ */
+static void
+test_mirror(void)
+{
+    ticket_admit_t         *a;
+    ticket_admit_mirror_t   m;
+
+    a = new_room(100, 10, 1000, 30000, 1000000);
+
+    memset(&m, 0, sizeof(m));
+    m.seq = 20;
+    m.serving = 10;
+    tap_is_int(ticket_admit_mirror(a, &m, 1000100), 0, "snapshot taken over");
+    tap_is_int((long) a->serving, 10, "serving from the backend");
+
+    m.serving = 8;
+    tap_is_int(ticket_admit_mirror(a, &m, 1000200), -1,
+               "an older snapshot is dropped");
+    tap_is_int((long) a->serving, 10, "... admission does not go back");
+
+    m.seq = 25;
+    m.serving = 12;
+    tap_is_int(ticket_admit_mirror(a, &m, 1000300), 0, "a newer one applies");
+    tap_is_int((long) a->seq, 25, "... with the new places");
+
+    m.seq = 3;
+    m.serving = 1;
+    tap_is_int(ticket_admit_mirror(a, &m, 1000400), 0,
+               "a backend that lost its state is taken over");
+    tap_is_int((long) a->serving, 1, "... from what it says");
+
+    free(a);
+}
+
+
 int
 main(void)
 {
@@ -368,6 +408,7 @@ main(void)
     test_index();
     test_sweep();
     test_iso8601();
+    test_mirror();
 
     return tap_done();
 }
