@@ -281,7 +281,8 @@ sub start_mysql {
         "--pid-file=$self->{dir}/mysql.pid", '--skip-name-resolve',
         '--innodb-buffer-pool-size=128M', '--innodb-log-file-size=64M',
         '--innodb-flush-log-at-trx-commit=2', '--max-connections=500',
-        '--skip-log-bin', "--tmpdir=$self->{dir}");
+        '--skip-log-bin', "--tmpdir=$self->{dir}",
+        split(' ', $ENV{TICKET_MYSQLD_ARGS} // ''));
     wait_until('MariaDB', 60, sub {
         my $sock = $self->mysql_socket;
         system("mariadb-admin --no-defaults -uroot --socket='$sock' "
