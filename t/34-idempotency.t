@@ -2,7 +2,9 @@
 # Idempotency-Key on holds, charges and payments: a replay returns the
 # first answer without doing the work again, a different body with the same
 # key is 422, twins racing with one key do the work once, keys are per
-# user, refusals replay too, and keys older than a day are purged.
+# user, a refusal is not stored (the same key may try again), holds and
+# payments check the session in their first statement, and keys older
+# than a day are purged.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -47,17 +49,24 @@ my $rb = $t->post("/api/performances/$perf/holds",
                   headers => idem('hold-1'));
 is($rb->{status}, 201, 'keys are per user');
 
-# A refusal replays as a refusal, even once the seat is free again.
+# A refusal changed nothing and is not stored: once the seat is free
+# again, the same key holds it.
 my $rr = $t->post("/api/performances/$perf/holds",
                   json => { seat_ids => [$seat[1]] }, cookie => $a->{cookie},
                   headers => idem('hold-2'));
 is($rr->{status}, 409, 'seat taken');
+is($t->sql_value("SELECT COUNT(*) FROM idempotency_keys WHERE"
+                 . " idem_key = 'hold-2'"), 0, 'the refusal is not stored');
 $t->del("/api/holds/$rb->{json}{id}", cookie => $b->{cookie});
 my $rr2 = $t->post("/api/performances/$perf/holds",
                    json => { seat_ids => [$seat[1]] }, cookie => $a->{cookie},
                    headers => idem('hold-2'));
-is($rr2->{status}, 409, 'the refusal is the first answer');
-is($rr2->{body}, $rr->{body}, 'same body');
+is($rr2->{status}, 201, 'the same key tries again and holds the seat');
+my $rr3 = $t->post("/api/performances/$perf/holds",
+                   json => { seat_ids => [$seat[1]] }, cookie => $a->{cookie},
+                   headers => idem('hold-2'));
+is($rr3->{status}, 201, '... and then replays that hold');
+is($rr3->{body}, $rr2->{body}, '... with the same body');
 
 # --- charges --------------------------------------------------------------------
 my $bal = $t->sql_value("SELECT balance FROM balance_accounts WHERE user_id = $a->{id}");
@@ -131,6 +140,34 @@ $r3 = $t->post('/api/payments', json => { hold_id => $hold->{id},
                                           method => 'balance' },
                cookie => $a->{cookie}, headers => idem('hold-1'));
 is($r3->{status}, 422, 'a hold key reused for a payment: 422');
+
+# A signed cookie whose session has ended: holds and payments, which check
+# the session in their first statement, refuse it like every other route.
+my ($c) = make_users($t, 1, balance => 100000);
+my $chold = $t->post("/api/performances/$perf/holds",
+                     json => { seat_ids => [$seat[7]] }, cookie => $c->{cookie},
+                     headers => idem())->{json};
+is($t->del('/api/sessions', cookie => $c->{cookie})->{status}, 204,
+   'logged out');
+my $r401 = $t->post("/api/performances/$perf/holds",
+                    json => { seat_ids => [$seat[8]] }, cookie => $c->{cookie},
+                    headers => idem());
+is($r401->{status}, 401, 'a hold with an ended session: 401');
+is($r401->{json}{error}{code}, 'UNAUTHENTICATED', '... UNAUTHENTICATED');
+$r401 = $t->post('/api/payments', json => { hold_id => $chold->{id},
+                                            method => 'balance' },
+                 cookie => $c->{cookie}, headers => idem());
+is($r401->{status}, 401, 'paying with an ended session: 401');
+$r401 = $t->post('/api/payments', json => { hold_id => 999999,
+                                            method => 'balance' },
+                 cookie => $c->{cookie}, headers => idem());
+is($r401->{status}, 401, '... also for a hold that does not exist');
+$r401 = $t->post("/api/performances/999999/holds",
+                 json => { seat_ids => [$seat[8]] }, cookie => $c->{cookie},
+                 headers => idem());
+is($r401->{status}, 401, '... and a hold of a performance that does not');
+is($t->sql_value("SELECT COUNT(*) FROM payments WHERE hold_id = $chold->{id}"),
+   0, 'nothing paid');
 
 # --- keys are kept a day, then purged ------------------------------------------
 $t->sql("INSERT INTO idempotency_keys (user_id, idem_key, method, path,"

@@ -218,7 +218,8 @@
      * Idempotency-Key.  action (an object the page keeps) remembers the key:
      * repeating the same request after a lost answer (network, 5xx) sends
      * the same key, so the server does the work at most once.  Any real
-     * answer ends the key, because the server replays refusals too.
+     * answer ends the key: a success is done, and a refusal is judged
+     * afresh next time anyway (the server does not store refusals).
      */
     function apiOnce(action, method, path, body) {
         var sig = method + ' ' + path + ' ' + JSON.stringify(body);

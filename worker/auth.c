@@ -60,16 +60,14 @@ copy_col(char *dst, size_t size, const db_res_t *res, unsigned col)
 
 
 int
-auth_load(req_t *req)
+auth_claim(req_t *req)
 {
-    ticket_token_t  tok;
-    const char     *cookie, *val;
-    req_user_t     *u = &req->user_buf;
-    db_res_t        res;
-    size_t          len;
-    int             rc;
+    ticket_token_t   tok;
+    const char      *cookie, *val;
+    size_t           len;
+    int              rc;
 
-    if (req->user != NULL) {
+    if (req->claim_user_id != 0) {
         return 1;
     }
     cookie = req_param(req, "HTTP_COOKIE");
@@ -81,33 +79,70 @@ auth_load(req_t *req)
     rc = ticket_token_decode(&tok, val, len, req->thr->keys, req->thr->nkeys,
                              (int64_t) time(NULL));
     if (rc != TICKET_TOKEN_OK || tok.kind != TICKET_TOKEN_SESSION
-        || tok.user_id == 0 || tok.number == 0)
+        || tok.user_id == 0 || tok.number == 0
+        || tok.user_id > INT64_MAX || tok.number > INT64_MAX)
     {
         log_debug("session cookie refused: %s", ticket_token_strerror(rc));
         return 0;
     }
+    req->claim_user_id = (int64_t) tok.user_id;
+    req->claim_session_id = (int64_t) tok.number;
+    return 1;
+}
 
+
+int
+auth_adopt(req_t *req, const db_res_t *res, unsigned col)
+{
+    req_user_t  *u = &req->user_buf;
+
+    if (db_is_null(res, col)) {
+        return 0;
+    }
+    u->id = db_int(res, col);
+    u->session_id = req->claim_session_id;
+    copy_col(u->email, sizeof(u->email), res, col + 1);
+    copy_col(u->name, sizeof(u->name), res, col + 2);
+    copy_col(u->role, sizeof(u->role), res, col + 3);
+    u->is_admin = strcmp(u->role, "admin") == 0;
+    req->user = u;
+    return 1;
+}
+
+
+int
+auth_load(req_t *req)
+{
+    db_res_t  res;
+    int       rc;
+
+    if (req->user != NULL) {
+        return 1;
+    }
+    if (!auth_claim(req)) {
+        return 0;
+    }
     rc = db_exec(req->db, &res,
-                 "SELECT u.id, u.email, u.name, u.role FROM sessions s"
-                 " JOIN users u ON u.id = s.user_id"
-                 " WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL"
-                 " AND s.expires_at > UTC_TIMESTAMP()",
-                 "ii", (int64_t) tok.number, (int64_t) tok.user_id);
+                 "SELECT " AUTH_USER_COLUMNS " FROM sessions sess"
+                 " JOIN users usr ON usr.id = sess.user_id"
+                 " WHERE " AUTH_SESSION_LIVE,
+                 "ii", req->claim_session_id, req->claim_user_id);
     if (rc != DB_OK) {
         return rc;
     }
     rc = db_fetch(&res);
     if (rc == 1) {
-        u->id = db_int(&res, 0);
-        u->session_id = (int64_t) tok.number;
-        copy_col(u->email, sizeof(u->email), &res, 1);
-        copy_col(u->name, sizeof(u->name), &res, 2);
-        copy_col(u->role, sizeof(u->role), &res, 3);
-        u->is_admin = strcmp(u->role, "admin") == 0;
-        req->user = u;
+        rc = auth_adopt(req, &res, 0);
     }
     db_res_free(&res);
     return rc;
+}
+
+
+int
+auth_refuse(req_t *req)
+{
+    return resp_error(req, 401, "UNAUTHENTICATED", "log in first");
 }
 
 
@@ -121,7 +156,7 @@ auth_require(req_t *req, int admin)
         return rc;
     }
     if (rc == 0) {
-        return resp_error(req, 401, "UNAUTHENTICATED", "log in first");
+        return auth_refuse(req);
     }
     if (admin && !req->user->is_admin) {
         return resp_error(req, 403, "FORBIDDEN", "administrators only");

@@ -18,8 +18,36 @@
 
 #define SESSION_COOKIE  "ticket_session"
 
+/*
+ * The condition a live session meets, for statements that authenticate
+ * while they do their own work (joining `sessions` as AUTH_SESSION and
+ * `users` as AUTH_USER): two parameters, the claimed session id and user
+ * id (req->claim_session_id, req->claim_user_id).
+ */
+#define AUTH_SESSION_LIVE                                                    \
+    "sess.id = ? AND sess.user_id = ? AND sess.revoked_at IS NULL"           \
+    " AND sess.expires_at > UTC_TIMESTAMP()"
+
+/* The user's columns auth_adopt() reads, in its order. */
+#define AUTH_USER_COLUMNS  "usr.id, usr.email, usr.name, usr.role"
+
+/*
+ * Reads the session cookie and checks its signature and expiry, without
+ * the database: 1 with req->claim_* set, 0 when there is no valid cookie.
+ */
+int auth_claim(req_t *req);
+
+/*
+ * Takes the user from AUTH_USER_COLUMNS at column col of the current row:
+ * 1 with req->user set, 0 when the row has no live session (NULL id).
+ */
+int auth_adopt(req_t *req, const db_res_t *res, unsigned col);
+
 /* 1 with req->user set, 0 when there is no valid session, or DB_*. */
 int auth_load(req_t *req);
+
+/* Writes 401 UNAUTHENTICATED; returns RESP_DONE. */
+int auth_refuse(req_t *req);
 
 /*
  * 0 when authenticated (and admin if asked); otherwise writes 401

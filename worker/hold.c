@@ -37,6 +37,8 @@ typedef struct {
     int64_t   unknown;                  /* a seat not in the performance */
     int       has_room;
     char      room[TICKET_TOKEN_ROOM_MAX + 1];
+    int       authenticated;            /* the session is live */
+    int       answered;                 /* the key has a stored answer */
 } hold_ctx_t;
 
 /*
@@ -46,9 +48,12 @@ typedef struct {
  */
 static const char  *hold_sql_templates[] = {
     /*
-     * HOLD_SQL_PRECHECK: hold_seconds x2, seats, performance.  No derived
-     * table and no ORDER BY: each cost a temporary table (and a filesort)
-     * on every hold attempt, most of which end here.
+     * HOLD_SQL_PRECHECK: hold_seconds x2, session, user, idempotency key,
+     * seats, performance.  One statement answers everything a refusal
+     * needs: the session (the route only checked the cookie), whether the
+     * key has a stored answer, the sale, the room and the seats.  No
+     * derived table and no ORDER BY: each cost a temporary table (and a
+     * filesort) on every hold attempt, most of which end here.
      */
     "SELECT p.on_sale_at <= UTC_TIMESTAMP(3)"
     " AND p.starts_at > UTC_TIMESTAMP(3),"
@@ -59,8 +64,12 @@ static const char  *hold_sql_templates[] = {
     " ps.seat_id, ps.hold_id,"
     " ps.state = 'available' OR (ps.state = 'held'"
     "  AND ps.hold_expires_at <= UTC_TIMESTAMP(3)),"
-    " t.price, p.room"
+    " t.price, p.room, ik.user_id IS NOT NULL, " AUTH_USER_COLUMNS
     " FROM performances p"
+    " LEFT JOIN sessions sess ON " AUTH_SESSION_LIVE
+    " LEFT JOIN users usr ON usr.id = sess.user_id"
+    " LEFT JOIN idempotency_keys ik ON ik.user_id = sess.user_id"
+    "  AND ik.idem_key = ?"
     " LEFT JOIN performance_seats ps ON ps.performance_id = p.id"
     "  AND ps.seat_id IN (%s)"
     " LEFT JOIN seats s ON s.id = ps.seat_id"
@@ -187,11 +196,12 @@ hold_unavailable(req_t *req, const idlist_t *taken)
 
 
 /*
- * Reads the performance and the seats without locking: whether the sale
- * is open, its waiting room, what each seat costs and whether it is free
- * now, and the expiry a hold made now gets.  The room comes with it so
- * that the room check costs no statement of its own.  Returns 0, RESP_DONE
- * after 404 NOT_FOUND, or DB_*; hold_verdict() judges the rest.
+ * Reads the session, the key, the performance and the seats without
+ * locking: who is asking, whether the key was answered already, whether
+ * the sale is open, its waiting room, what each seat costs and whether it
+ * is free now, and the expiry a hold made now gets.  Returns 0, RESP_DONE
+ * after 401 UNAUTHENTICATED or 404 NOT_FOUND, or DB_*; hold_verdict()
+ * judges the rest.
  */
 static int
 hold_precheck(req_t *req, hold_ctx_t *c)
@@ -209,8 +219,9 @@ hold_precheck(req_t *req, hold_ctx_t *c)
     args.id[args.n] = c->perf;
     memset(&c->taken, 0, sizeof(c->taken));
     rc = db_exec(req->db, &res, hold_sql(HOLD_SQL_PRECHECK, c->seats.n),
-                 ids_types(types, "ii", c->seats.n + 1), hs, hs,
-                 IDS17(&args));
+                 ids_types(types, "iiiis", c->seats.n + 1), hs, hs,
+                 req->claim_session_id, req->claim_user_id,
+                 req->idempotency_key, IDS17(&args));
     if (rc != DB_OK) {
         return rc;
     }
@@ -223,6 +234,8 @@ hold_precheck(req_t *req, hold_ctx_t *c)
                      db_str(&res, 2, NULL));
             c->has_room = !db_is_null(&res, 7);
             snprintf(c->room, sizeof(c->room), "%s", db_str(&res, 7, NULL));
+            c->answered = db_int(&res, 8) != 0;
+            c->authenticated = auth_adopt(req, &res, 9);
         }
         if (db_is_null(&res, 3)) {
             continue;
@@ -245,14 +258,20 @@ hold_precheck(req_t *req, hold_ctx_t *c)
     if (rc != 0) {
         return DB_ERROR;
     }
+    if (rows == 0) {
+        /* No performance, so no row to say who asked: ask on its own. */
+        rc = auth_require(req, 0);
+        return rc != 0 ? rc
+               : resp_error(req, 404, "NOT_FOUND", "no such performance");
+    }
+    if (!c->authenticated) {
+        return auth_refuse(req);
+    }
     /* Named in the order of the list, whatever order the rows came in. */
     for (k = 0; k < c->seats.n; k++) {
         if (busy[k]) {
             c->taken.id[c->taken.n++] = c->seats.id[k];
         }
-    }
-    if (rows == 0) {
-        return resp_error(req, 404, "NOT_FOUND", "no such performance");
     }
     if (found != c->seats.n) {
         for (k = 0; k < c->seats.n && seen[k]; k++) {
@@ -507,9 +526,17 @@ h_hold_create(req_t *req)
                           "seat_ids must be an array of seat ids");
     }
 
+    /*
+     * The pre-check looks the key up itself; a refusal it decides is not
+     * stored (see idempotency.h), so most attempts at a contended seat
+     * cost this one statement.
+     */
     rc = idem_start(req, &st, 0);
     if (rc == 0) {
         rc = hold_precheck(req, c);
+    }
+    if (rc == 0 && c->answered) {
+        rc = idem_replay(req, &st);
     }
     if (rc == 0) {
         rc = performance_room_allows(req, c->has_room ? c->room : NULL,
@@ -517,9 +544,6 @@ h_hold_create(req_t *req)
     }
     if (rc == 0) {
         rc = hold_verdict(req, c);
-        if (rc == RESP_DONE) {
-            rc = idem_refuse(req, &st);
-        }
     }
     if (rc == 0) {
         rc = idem_tx(req, &st, hold_create_tx, c);

@@ -51,18 +51,19 @@ idem_hash(const char *method, const char *path, const char *body,
 }
 
 
-/*
- * Looks the key up: 0 when unknown, RESP_DONE after replaying or refusing,
- * or a DB_* error.
- */
-static int
-idem_lookup(req_t *req, idem_t *st)
+int
+idem_replay(req_t *req, idem_t *st)
 {
     const char  *hash, *body;
     db_res_t     res;
     size_t       hlen, blen;
     int64_t      status;
     int          rc;
+
+    if (req->user == NULL) {
+        /* Refused before the session was known: no keys to look at. */
+        return 0;
+    }
 
     rc = db_exec(req->db, &res,
                  "SELECT request_hash, status, response_status, response_body"
@@ -78,6 +79,7 @@ idem_lookup(req_t *req, idem_t *st)
     }
     /* Whatever this request was about to answer gives way. */
     resp_reset(req);
+    st->replayed = 1;
     hash = db_str(&res, 0, &hlen);
     if (hlen != IDEM_HASH_LEN || memcmp(hash, st->hash, hlen) != 0) {
         db_res_free(&res);
@@ -114,13 +116,13 @@ idem_start(req_t *req, idem_t *st, int lookup)
         log_error("idempotency: hashing failed");
         return DB_ERROR;
     }
-    return lookup ? idem_lookup(req, st) : 0;
+    return lookup ? idem_replay(req, st) : 0;
 }
 
 
 /*
  * The work first, then the key with its answer, in one transaction.  A
- * twin request with the same key either finds the row (idem_lookup) or
+ * twin request with the same key either finds the row (idem_replay) or
  * inserts it second: its INSERT waits for the first transaction and fails
  * as a duplicate, its work is rolled back and it replays the first answer.
  */
@@ -153,27 +155,12 @@ idem_refuse(req_t *req, idem_t *st)
 {
     int  rc;
 
-    if (req->status < 400 || req->status >= 500) {
+    if (st->replayed || req->status < 400 || req->status >= 500) {
         return RESP_DONE;
     }
-    rc = db_exec(req->db, NULL,
-                 "INSERT INTO idempotency_keys (user_id, idem_key, method,"
-                 " path, request_hash, status, response_status,"
-                 " response_body) VALUES (?, ?, ?, ?, ?, 'done', ?, ?)",
-                 "issssib", req->user->id, req->idempotency_key,
-                 req->method_name, req->path, st->hash,
-                 (int64_t) req->status, req->out, req->out_len);
-    if (rc == DB_DUPLICATE) {
-        /* A twin request finished first: both answer what it answered. */
-        rc = idem_lookup(req, st);
-        return rc == 0 ? RESP_DONE : rc;
-    }
-    if (rc != DB_OK) {
-        /* The refusal stands; only its replay is lost. */
-        log_warn("idempotency: could not store a %d refusal: %u %s",
-                 req->status, req->db->last_errno, req->db->last_error);
-    }
-    return RESP_DONE;
+    /* A twin request that finished first: both answer what it answered. */
+    rc = idem_replay(req, st);
+    return rc == 0 ? RESP_DONE : rc;
 }
 
 
@@ -187,7 +174,7 @@ idem_tx(req_t *req, idem_t *st, tx_fn_t fn, void *arg)
     rc = req_tx(req, idem_claim_tx, &c);
     if (rc == DB_DUPLICATE && st->duplicate) {
         resp_reset(req);
-        rc = idem_lookup(req, st);
+        rc = idem_replay(req, st);
         if (rc == 0) {
             resp_header(req, "Retry-After", "1");
             return resp_error(req, 409, "IDEMPOTENCY_IN_PROGRESS",

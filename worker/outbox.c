@@ -51,65 +51,95 @@ outbox_add(req_t *req, const char *type, const char *aggregate,
 
 
 int
-outbox_reservation(req_t *req, const char *type, int64_t reservation_id)
+outbox_reservation_event(req_t *req, const char *type,
+    const outbox_reservation_t *r)
 {
-    const char  *s;
-    db_res_t     res;
-    char        *end, *payload;
-    jw_t         w;
-    int          rc;
+    char  *payload;
+    jw_t   w;
+    int    rc;
 
-    rc = db_exec(req->db, &res,
-                 "SELECT r.user_id, r.performance_id, r.payment_id, r.total,"
-                 " r.status, COALESCE(p.method, ''), COALESCE(p.status, ''),"
-                 " GROUP_CONCAT(rs.seat_id ORDER BY rs.seat_id)"
-                 " FROM reservations r"
-                 " LEFT JOIN payments p ON p.id = r.payment_id"
-                 " JOIN reservation_seats rs ON rs.reservation_id = r.id"
-                 " WHERE r.id = ? GROUP BY r.id", "i", reservation_id);
-    if (rc != DB_OK) {
-        return rc;
-    }
-    rc = db_fetch(&res);
-    if (rc != 1 || jw_init(&w) != 0) {
-        db_res_free(&res);
+    if (jw_init(&w) != 0) {
         return DB_ERROR;
     }
     jw_obj_open(&w);
-    jw_kv_int(&w, "reservation_id", reservation_id);
-    jw_kv_int(&w, "user_id", db_int(&res, 0));
-    jw_kv_int(&w, "performance_id", db_int(&res, 1));
+    jw_kv_int(&w, "reservation_id", r->reservation_id);
+    jw_kv_int(&w, "user_id", r->user_id);
+    jw_kv_int(&w, "performance_id", r->performance_id);
     jw_key(&w, "payment_id");
-    if (db_is_null(&res, 2)) {
+    if (r->payment_id == 0) {
         jw_null(&w);
     } else {
-        jw_int(&w, db_int(&res, 2));
+        jw_int(&w, r->payment_id);
     }
-    jw_kv_int(&w, "total", db_int(&res, 3));
+    jw_kv_int(&w, "total", r->total);
     jw_kv_str(&w, "currency", "KRW");
-    jw_kv_str(&w, "status", db_str(&res, 4, NULL));
-    jw_kv_str(&w, "payment_method", db_str(&res, 5, NULL));
-    jw_kv_str(&w, "payment_status", db_str(&res, 6, NULL));
+    jw_kv_str(&w, "status", r->status);
+    jw_kv_str(&w, "payment_method", r->payment_method);
+    jw_kv_str(&w, "payment_status", r->payment_status);
     jw_key(&w, "seat_ids");
     jw_arr_open(&w);
-    /* "1,2,3": written by GROUP_CONCAT above. */
-    for (s = db_str(&res, 7, NULL); *s != '\0'; s = *end ? end + 1 : end) {
-        jw_int(&w, strtoll(s, &end, 10));
-        if (end == s) {
-            break;
-        }
+    for (size_t i = 0; i < r->seats->n; i++) {
+        jw_int(&w, r->seats->id[i]);
     }
     jw_arr_close(&w);
     jw_obj_close(&w);
-    db_res_free(&res);
     payload = jw_strdup(&w);
     jw_free(&w);
     if (payload == NULL) {
         return DB_ERROR;
     }
-    rc = outbox_add(req, type, "reservation", reservation_id, payload);
+    rc = outbox_add(req, type, "reservation", r->reservation_id, payload);
     free(payload);
     return rc;
+}
+
+
+int
+outbox_reservation(req_t *req, const char *type, int64_t reservation_id)
+{
+    outbox_reservation_t  r;
+    idlist_t              seats;
+    db_res_t              res;
+    char                  status[16], method[16], pay_status[16];
+    int                   rc;
+
+    rc = db_exec(req->db, &res,
+                 "SELECT r.user_id, r.performance_id, r.payment_id, r.total,"
+                 " r.status, COALESCE(p.method, ''), COALESCE(p.status, ''),"
+                 " rs.seat_id FROM reservations r"
+                 " LEFT JOIN payments p ON p.id = r.payment_id"
+                 " JOIN reservation_seats rs ON rs.reservation_id = r.id"
+                 " WHERE r.id = ? ORDER BY rs.seat_id", "i", reservation_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    memset(&r, 0, sizeof(r));
+    memset(&seats, 0, sizeof(seats));
+    while ((rc = db_fetch(&res)) == 1) {
+        if (seats.n == 0) {
+            r.user_id = db_int(&res, 0);
+            r.performance_id = db_int(&res, 1);
+            r.payment_id = db_is_null(&res, 2) ? 0 : db_int(&res, 2);
+            r.total = db_int(&res, 3);
+            snprintf(status, sizeof(status), "%s", db_str(&res, 4, NULL));
+            snprintf(method, sizeof(method), "%s", db_str(&res, 5, NULL));
+            snprintf(pay_status, sizeof(pay_status), "%s",
+                     db_str(&res, 6, NULL));
+        }
+        if (seats.n < IDLIST_MAX) {
+            seats.id[seats.n++] = db_int(&res, 7);
+        }
+    }
+    db_res_free(&res);
+    if (rc != 0 || seats.n == 0) {
+        return DB_ERROR;
+    }
+    r.reservation_id = reservation_id;
+    r.status = status;
+    r.payment_method = method;
+    r.payment_status = pay_status;
+    r.seats = &seats;
+    return outbox_reservation_event(req, type, &r);
 }
 
 

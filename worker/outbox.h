@@ -32,7 +32,21 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "idlist.h"
 #include "req.h"
+
+/* What a reservation event says (its payload). */
+typedef struct {
+    int64_t          reservation_id;
+    int64_t          user_id;
+    int64_t          performance_id;
+    int64_t          payment_id;        /* 0: none */
+    int64_t          total;
+    const char      *status;
+    const char      *payment_method;    /* "" without a payment */
+    const char      *payment_status;
+    const idlist_t  *seats;             /* in seat id order */
+} outbox_reservation_t;
 
 /*
  * Writes the event `type` ("reservation.confirmed", ".cancelled",
@@ -40,6 +54,10 @@
  * payload read from the reservation's rows.  DB_OK or DB_*.
  */
 int outbox_reservation(req_t *req, const char *type, int64_t reservation_id);
+
+/* The same for a caller that has the reservation in hand. */
+int outbox_reservation_event(req_t *req, const char *type,
+    const outbox_reservation_t *r);
 
 /* Writes an event with a ready payload (a JSON object text). */
 int outbox_add(req_t *req, const char *type, const char *aggregate,

@@ -14,6 +14,7 @@
 #include "payment.h"
 
 typedef struct {
+    idem_t   *st;
     int64_t   hold_id;
     int64_t   perf;
     int       has_room;
@@ -28,25 +29,35 @@ typedef struct {
 
 
 /*
- * Locks the hold (and its live seats) and refuses unless it is the
- * caller's and alive.  Returns 0, RESP_DONE or DB_*.
+ * Locks the hold (and its live seats) and refuses unless the session is
+ * live, the hold is the caller's and alive and the request came through
+ * the performance's room.  The same statement says whether the key has a
+ * stored answer, which is replayed before the room is asked: the first
+ * payment has ended the room's session.  Returns 0, RESP_DONE or DB_*.
  */
 static int
-pay_lock_hold(req_t *req, pay_ctx_t *c)
+pay_lock_hold(req_t *req, pay_ctx_t *c, idem_t *st)
 {
     db_res_t  res;
     char      status[16] = "";
     int64_t   alive = 0;
-    int       rc, rows = 0;
+    int       rc, rows = 0, authenticated = 0, answered = 0;
 
     rc = db_exec(req->db, &res,
                  "SELECT h.status, h.expires_at > UTC_TIMESTAMP(3),"
-                 " hs.seat_id, hs.price FROM holds h"
+                 " hs.seat_id, hs.price, h.performance_id, p.room,"
+                 " ik.user_id IS NOT NULL, " AUTH_USER_COLUMNS
+                 " FROM holds h JOIN performances p ON p.id = h.performance_id"
+                 " LEFT JOIN sessions sess ON " AUTH_SESSION_LIVE
+                 " LEFT JOIN users usr ON usr.id = sess.user_id"
+                 " LEFT JOIN idempotency_keys ik ON ik.user_id = h.user_id"
+                 "  AND ik.idem_key = ?"
                  " LEFT JOIN hold_seats hs ON hs.hold_id = h.id"
                  "  AND hs.released_at IS NULL"
                  " WHERE h.id = ? AND h.user_id = ?"
-                 " ORDER BY hs.seat_id FOR UPDATE", "ii", c->hold_id,
-                 req->user->id);
+                 " ORDER BY hs.seat_id FOR UPDATE", "iisii",
+                 req->claim_session_id, req->claim_user_id,
+                 req->idempotency_key, c->hold_id, req->claim_user_id);
     if (rc != DB_OK) {
         return rc;
     }
@@ -56,6 +67,12 @@ pay_lock_hold(req_t *req, pay_ctx_t *c)
         if (rows++ == 0) {
             snprintf(status, sizeof(status), "%s", db_str(&res, 0, NULL));
             alive = db_int(&res, 1);
+            c->perf = db_int(&res, 4);
+            c->has_room = !db_is_null(&res, 5);
+            snprintf(c->room, sizeof(c->room), "%s",
+                     c->has_room ? db_str(&res, 5, NULL) : "");
+            answered = db_int(&res, 6) != 0;
+            authenticated = auth_adopt(req, &res, 7);
         }
         if (!db_is_null(&res, 2) && c->seats.n < IDLIST_MAX) {
             c->seats.id[c->seats.n] = db_int(&res, 2);
@@ -68,7 +85,24 @@ pay_lock_hold(req_t *req, pay_ctx_t *c)
         return DB_ERROR;
     }
     if (rows == 0) {
-        return resp_error(req, 404, "HOLD_NOT_FOUND", "no such hold");
+        /* No hold of the claimed user: whether the session is live first. */
+        rc = auth_require(req, 0);
+        return rc != 0 ? rc
+               : resp_error(req, 404, "HOLD_NOT_FOUND", "no such hold");
+    }
+    if (!authenticated) {
+        return auth_refuse(req);
+    }
+    if (answered) {
+        rc = idem_replay(req, st);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    rc = performance_room_allows(req, c->has_room ? c->room : NULL,
+                                 strlen(c->room));
+    if (rc != 0) {
+        return rc;
     }
     if (strcmp(status, "converted") == 0) {
         return resp_error(req, 409, "HOLD_ALREADY_PAID",
@@ -172,6 +206,24 @@ pay_audit_rows(req_t *req, pay_ctx_t *c, audit_batch_t *b)
 
 
 static int
+pay_outbox(req_t *req, pay_ctx_t *c)
+{
+    outbox_reservation_t  r;
+
+    r.reservation_id = c->reservation_id;
+    r.user_id = req->user->id;
+    r.performance_id = c->perf;
+    r.payment_id = c->payment_id;
+    r.total = c->total;
+    r.status = "confirmed";
+    r.payment_method = "balance";
+    r.payment_status = "succeeded";
+    r.seats = &c->seats;
+    return outbox_reservation_event(req, "reservation.confirmed", &r);
+}
+
+
+static int
 pay_respond(req_t *req, pay_ctx_t *c)
 {
     jw_t  w;
@@ -223,7 +275,7 @@ pay_tx(req_t *req, void *arg)
     db_res_t        res;
     int             rc;
 
-    rc = pay_lock_hold(req, c);
+    rc = pay_lock_hold(req, c, c->st);
     if (rc != 0) {
         return rc;
     }
@@ -271,8 +323,7 @@ pay_tx(req_t *req, void *arg)
     pay_audit_rows(req, c, &b);
     rc = audit_batch_write(req->db, &b, req->user->id, req->request_id);
     if (rc == DB_OK) {
-        rc = outbox_reservation(req, "reservation.confirmed",
-                                c->reservation_id);
+        rc = pay_outbox(req, c);
     }
     if (rc != DB_OK) {
         return rc;
@@ -282,8 +333,8 @@ pay_tx(req_t *req, void *arg)
 
 
 /*
- * Finds the hold's performance and room, without locking, so that the
- * room check needs no statement of its own.  0/RESP_DONE.
+ * Finds the hold's performance and room, without locking, for a card
+ * payment's room check before it talks to the gateway.  0/RESP_DONE.
  */
 static int
 pay_find_hold(req_t *req, pay_ctx_t *c)
@@ -338,7 +389,15 @@ h_payment_create(req_t *req)
                           ? "; cards are not accepted yet" : "");
     }
 
-    rc = idem_start(req, &st, 1);
+    /*
+     * A balance payment authenticates and looks the key up in its first
+     * statement (pay_lock_hold); a card payment asks before it talks to
+     * the gateway.
+     */
+    rc = card ? auth_require(req, 0) : 0;
+    if (rc == 0) {
+        rc = idem_start(req, &st, card);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -346,16 +405,19 @@ h_payment_create(req_t *req)
     if (c == NULL) {
         return DB_ERROR;
     }
+    c->st = &st;
     c->hold_id = hold_id;
-    rc = pay_find_hold(req, c);
-    if (rc == RESP_DONE) {
-        rc = idem_refuse(req, &st);
-    } else if (rc == 0) {
-        rc = performance_room_allows(req, c->has_room ? c->room : NULL,
-                                     strlen(c->room));
+    if (!card) {
+        rc = idem_tx(req, &st, pay_tx, c);
+
+    } else {
+        rc = pay_find_hold(req, c);
         if (rc == 0) {
-            rc = card ? card_payment_create(req, &st, c->hold_id, c->perf)
-                 : idem_tx(req, &st, pay_tx, c);
+            rc = performance_room_allows(req, c->has_room ? c->room : NULL,
+                                         strlen(c->room));
+        }
+        if (rc == 0) {
+            rc = card_payment_create(req, &st, c->hold_id, c->perf);
         }
     }
     free(c);

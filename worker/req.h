@@ -63,6 +63,13 @@ struct req_s {
     req_user_t            user_buf;
 
     /*
+     * What a session cookie with a valid signature claims (auth_claim), 0
+     * when there is none; the session row has the last word.
+     */
+    int64_t               claim_user_id;
+    int64_t               claim_session_id;
+
+    /*
      * From the FastCGI params TICKET_USER/TICKET_ROOM that NGINX sets after
      * admitting the request through a waiting room; never from headers.
      * Empty strings when absent.

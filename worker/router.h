@@ -25,6 +25,12 @@
 #define ROUTE_JSON_BODY    0x01   /* body must be a JSON object: req->json */
 #define ROUTE_AUTH_USER    0x02   /* a valid session: req->user */
 #define ROUTE_AUTH_ADMIN   0x04   /* a valid session with role admin */
+/*
+ * A session cookie with a valid signature (req->claim_*); the handler
+ * checks the session row in its first statement (AUTH_SESSION_LIVE), which
+ * saves a query on the hottest requests.
+ */
+#define ROUTE_AUTH_CLAIM   0x08
 
 #define ROUTER_OK          0
 #define ROUTER_NOT_FOUND   1

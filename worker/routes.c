@@ -10,6 +10,7 @@
 #define J   ROUTE_JSON_BODY
 #define U   ROUTE_AUTH_USER
 #define A   ROUTE_AUTH_ADMIN
+#define C   ROUTE_AUTH_CLAIM
 
 const route_t  worker_routes[] = {
     { HTTP_GET,    "/api/health",                     h_health, 0 },
@@ -35,13 +36,13 @@ const route_t  worker_routes[] = {
     { HTTP_DELETE, "/api/admin/performances/{id}/room",
                                       h_admin_performance_room_clear, A },
     /* The booking domain (hold.c, balance.c, payment.c, reservation.c). */
-    { HTTP_POST,   "/api/performances/{id}/holds",    h_hold_create, U | J },
+    { HTTP_POST,   "/api/performances/{id}/holds",    h_hold_create, C | J },
     { HTTP_GET,    "/api/holds/{id}",                 h_hold_get, U },
     { HTTP_DELETE, "/api/holds/{id}",                 h_hold_release, U },
     { HTTP_GET,    "/api/balance",                    h_balance_get, U },
     { HTTP_POST,   "/api/balance/charges",            h_balance_charge, U | J },
     { HTTP_GET,    "/api/balance/ledger",             h_balance_ledger, U },
-    { HTTP_POST,   "/api/payments",                   h_payment_create, U | J },
+    { HTTP_POST,   "/api/payments",                   h_payment_create, C | J },
     /* The gateway's callback: no session, its signature authenticates. */
     { HTTP_POST,   "/api/payments/callback",          h_payment_callback, 0 },
     { HTTP_GET,    "/api/payments/{id}",              h_payment_get, U },

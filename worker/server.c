@@ -281,7 +281,12 @@ dispatch(req_t *req)
         return rc;
     }
 
-    if (req->route->flags & (ROUTE_AUTH_USER | ROUTE_AUTH_ADMIN)) {
+    if (req->route->flags & ROUTE_AUTH_CLAIM) {
+        if (!auth_claim(req)) {
+            return auth_refuse(req);
+        }
+
+    } else if (req->route->flags & (ROUTE_AUTH_USER | ROUTE_AUTH_ADMIN)) {
         rc = auth_require(req, (req->route->flags & ROUTE_AUTH_ADMIN) != 0);
         if (rc != 0) {
             return rc;

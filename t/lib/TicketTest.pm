@@ -71,11 +71,94 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
-our $BUILD = "$ROOT/build";
+# TICKET_BUILD: another build directory (relative to the repository or
+# absolute), e.g. the sanitizer build of `make SANITIZE=1 BUILD=build/asan`.
+our $BUILD = _build_dir();
 our $MODULE = "$BUILD/nginx/objs/ngx_http_ticket_module.so";
-our $WORKER_BIN = "$BUILD/worker/ticket-worker";
+our $WORKER_BIN = $ENV{TICKET_WORKER_BIN} // "$BUILD/worker/ticket-worker";
 
 my @instances;
+
+sub _build_dir {
+    my $dir = $ENV{TICKET_BUILD} || 'build';
+    return $dir =~ m{^/} ? $dir : "$ROOT/$dir";
+}
+
+# --- sanitizers ----------------------------------------------------------------
+
+# With a sanitizer build (make SANITIZE=1), every process of the test
+# writes its ASan, LeakSanitizer and UBSan reports into one directory per
+# test file, and any report there (or in a worker or NGINX log) makes the
+# test file fail with the report's text.  Debian's nginx is not built with
+# ASan, so it gets the libasan our module needs in LD_PRELOAD: the runtime
+# must be loaded before anything else, not by dlopen() with the module.
+our $ASAN_LIB = _asan_lib();
+our $SANITIZER_DIR;
+my ($sanitizer_owner, %sanitizer_seen, $sanitizer_failed);
+
+sub _asan_lib {
+    return '' unless -e $MODULE;
+    my ($lib) = `ldd '$MODULE' 2>/dev/null` =~ m{=>\s*(/\S*/libasan\.so[.\d]*)};
+    return $lib // '';
+}
+
+sub sanitized { $ASAN_LIB ne '' }
+
+if (sanitized()) {
+    (my $name = basename($0)) =~ s/\.t$//;
+    $SANITIZER_DIR = "$BUILD/tmp/sanitizer-$name-$$";
+    $sanitizer_owner = $$;
+    make_path($SANITIZER_DIR);
+    # Leaks are checked when a process exits; t/lsan.supp lists what is
+    # not ours (each entry says why).
+    $ENV{ASAN_OPTIONS} = join ':', 'halt_on_error=1', 'detect_leaks=1',
+        "log_path=$SANITIZER_DIR/asan", 'detect_stack_use_after_return=0';
+    $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lsan.supp:print_suppressions=0";
+    $ENV{UBSAN_OPTIONS} = join ':', 'halt_on_error=1', 'print_stacktrace=1',
+        "log_path=$SANITIZER_DIR/ubsan";
+}
+
+# The environment Debian's nginx needs to load a sanitizer build of the
+# module (nothing for a plain build).
+sub nginx_env { sanitized() ? (LD_PRELOAD => $ASAN_LIB) : () }
+
+# Reports not shown yet: sanitizer log files, and sanitizer lines in the
+# given logs (where a report goes when its log file cannot be written).
+sub _sanitizer_reports {
+    my (@logs) = @_;
+    return () unless $SANITIZER_DIR;
+    my @out;
+    for my $f (sort glob "$SANITIZER_DIR/*") {
+        next if $sanitizer_seen{$f}++;
+        push @out, "--- $f\n" . _slurp($f);
+    }
+    for my $f (@logs) {
+        my @lines = grep { /ERROR: \w*Sanitizer|runtime error:|SUMMARY: \w*Sanitizer/ }
+                    split /\n/, _slurp($f);
+        push @out, "--- $f\n" . join("\n", @lines) if @lines;
+    }
+    return @out;
+}
+
+# Called as each stack stops and at the end: a report makes the test file
+# fail (its exit status), with the report as a diagnostic.
+sub check_sanitizers {
+    my (@logs) = @_;
+    my @reports = _sanitizer_reports(@logs) or return 1;
+    $sanitizer_failed = 1;
+    diag("SANITIZER REPORT (the test fails):\n" . join "\n", @reports);
+    return 0;
+}
+
+sub _sanitizer_end {
+    return unless $SANITIZER_DIR && $$ == $sanitizer_owner;
+    check_sanitizers();
+    if ($sanitizer_failed) {
+        diag("sanitizer reports kept in $SANITIZER_DIR");
+    } elsif (!$ENV{TICKET_KEEP}) {
+        remove_tree($SANITIZER_DIR);
+    }
+}
 
 sub new {
     my ($class, %opt) = @_;
@@ -362,6 +445,17 @@ sub start_redis {
 
 sub stop_redis { $_[0]->_stop_proc('redis') }
 
+# Stops Redis as a restart with persistence would: SHUTDOWN SAVE writes the
+# data set to its --dir, and start_redis (same port, same dir) loads it.
+sub stop_redis_saved {
+    my ($self) = @_;
+    my $pid = $self->{procs}{redis} or return;
+    $self->redis_cli('SHUTDOWN', 'SAVE');
+    wait_until('Redis to save and stop', 30,
+               sub { waitpid($pid, WNOHANG) == $pid });
+    delete $self->{procs}{redis};
+}
+
 sub redis_cli {
     my ($self, @args) = @_;
     my @cmd = ('redis-cli', '-p', $self->{redis_port}, @args);
@@ -478,6 +572,16 @@ sub start_worker {
 
 sub stop_worker { $_[0]->_stop_proc('worker') }
 sub kill_worker { $_[0]->_stop_proc('worker', 'KILL') }
+sub worker_pid { $_[0]{procs}{worker} }
+
+# kill -9 and start again, as a supervisor would (after `down` seconds).
+sub restart_worker {
+    my ($self, %o) = @_;
+    $o{kill} // 1 ? $self->kill_worker : $self->stop_worker;
+    sleep $o{down} if $o{down};
+    $self->start_worker;
+    return $self->{procs}{worker};
+}
 sub worker_log { _slurp("$_[0]{dir}/worker.log") }
 
 # --- NGINX ---------------------------------------------------------------------
@@ -576,6 +680,7 @@ sub nginx_test_conf {
     make_path("$prefix/conf", "$prefix/logs", "$prefix/tmp");
     my $file = "$prefix/conf/test.conf";
     _write_file($file, $self->nginx_conf_text($http, $main));
+    local %ENV = (%ENV, nginx_env());
     my $out = `nginx -t -p $prefix/ -e $prefix/logs/test-error.log -c $file 2>&1`;
     return ($? == 0, $out);
 }
@@ -586,6 +691,7 @@ sub start_nginx {
     $self->{nginx_port} //= free_port();
     $self->write_nginx_conf;
     my $prefix = "$self->{dir}/nginx";
+    local %ENV = (%ENV, nginx_env());
     my $out = `nginx -p $prefix/ -e $prefix/logs/error.log -c ${\ $self->nginx_conf_file} 2>&1`;
     die "nginx did not start:\n$out" if $?;
     wait_until('NGINX', 20, sub { _port_open($self->{nginx_port}) });
@@ -620,6 +726,54 @@ sub nginx_worker_pids {
         push @pids, $1 if $2 == $master;
     }
     return @pids;
+}
+
+sub nginx_children_of {
+    my ($self, $master) = @_;
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        my $s = _slurp($stat);
+        next unless $s =~ /^(\d+) \(nginx\) (\S) (\d+)/;
+        push @pids, $1 if $3 == $master && $2 ne 'Z';
+    }
+    return @pids;
+}
+
+# A binary upgrade as an operator does it: USR2 makes the master start a
+# new master from /usr/sbin/nginx (the same -p, -c and -e), which writes
+# nginx.pid (the old one moves to nginx.pid.oldbin) and starts its own
+# workers; both generations serve for `overlap` seconds (`during` is called
+# then, if given); WINCH stops the old workers gracefully and QUIT ends the
+# old master.  Returns { old, new, overlap_s, old_workers_s, total_s }.
+sub upgrade_nginx {
+    my ($self, %o) = @_;
+    my $old = $self->nginx_pid or die "no NGINX master\n";
+    my $oldbin = "$self->{dir}/nginx/nginx.pid.oldbin";
+    my $workers = $self->{opt}{nginx_workers} // 2;
+    my $start = time;
+    my $new;
+    kill 'USR2', $old or die "cannot signal NGINX\n";
+    wait_until('the new NGINX master', 30, sub {
+        return 0 unless -e $oldbin;
+        $new = $self->nginx_pid;
+        return $new && $new != $old && kill(0, $new)
+               && $self->nginx_children_of($new) >= $workers;
+    });
+    my $both = time;
+    $o{during}->($old, $new) if $o{during};
+    my $left = ($o{overlap} // 0) - (time - $both);
+    sleep $left if $left > 0;
+    my $winch = time;
+    kill 'WINCH', $old;
+    wait_until('the old NGINX workers to finish', 60,
+               sub { !$self->nginx_children_of($old) });
+    my $gone = time;
+    kill 'QUIT', $old;
+    wait_until('the old NGINX master to exit', 30, sub { !kill 0, $old });
+    $self->{http} = HTTP::Tiny->new(timeout => 30, max_redirect => 0,
+                                    keep_alive => 1);
+    return { old => $old, new => $new, overlap_s => $winch - $both,
+             old_workers_s => $gone - $winch, total_s => time - $start };
 }
 
 sub stop_nginx {
@@ -693,7 +847,9 @@ sub stop_all {
     $self->stop_nginx;
     $self->_stop_proc($_) for grep { $_ ne 'mysql' } keys %{ $self->{procs} };
     $self->stop_mysql;
-    if (!$ENV{TICKET_KEEP} && Test::More->builder->is_passing) {
+    my $clean = check_sanitizers("$self->{dir}/worker.log",
+                                 "$self->{dir}/nginx/logs/error.log");
+    if (!$ENV{TICKET_KEEP} && $clean && Test::More->builder->is_passing) {
         remove_tree($self->{dir});
     } else {
         diag("kept $self->{dir}");
@@ -705,7 +861,8 @@ sub DESTROY { $_[0]->stop_all }
 END {
     my $status = $?;
     $_->stop_all for @instances;
-    $? = $status;
+    _sanitizer_end();
+    $? = $status || ($sanitizer_failed ? 1 : 0);
 }
 
 $SIG{INT} = $SIG{TERM} = sub { $_->stop_all for @instances; exit 1 };
