@@ -16,6 +16,7 @@ conf_defaults(worker_conf_t *conf)
     conf->socket_mode = 0660;
     conf->backlog = 1024;
     conf->threads = 4;
+    conf->priority_threads = 2;
     snprintf(conf->db_host, sizeof(conf->db_host), "127.0.0.1");
     conf->db_port = 3306;
     snprintf(conf->db_user, sizeof(conf->db_user), "ticket");
@@ -124,6 +125,12 @@ conf_set(worker_conf_t *conf, const char *key, const char *value)
     }
     if (strcmp(key, "threads") == 0) {
         return conf_int(&conf->threads, value, 1, 256);
+    }
+    if (strcmp(key, "priority_socket") == 0) {
+        return conf_copy(conf->priority_socket, value);
+    }
+    if (strcmp(key, "priority_threads") == 0) {
+        return conf_int(&conf->priority_threads, value, 1, 64);
     }
     if (strcmp(key, "db_host") == 0) {
         return conf_copy(conf->db_host, value);

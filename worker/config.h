@@ -15,6 +15,12 @@ typedef struct {
     int     socket_mode;
     int     backlog;
     int     threads;
+    /*
+     * A second socket with threads of its own, for the requests that must
+     * not wait behind a crowd (NGINX sends payments there): "" for none.
+     */
+    char    priority_socket[CONF_STR_MAX];
+    int     priority_threads;
 
     char    db_host[CONF_STR_MAX];
     int     db_port;

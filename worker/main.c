@@ -27,6 +27,14 @@
 #include "sweeper.h"
 #include "worker.h"
 
+/* A listening socket and the threads that serve it. */
+typedef struct {
+    const char       *path;
+    int               fd;
+    int               threads;
+    pthread_mutex_t   accept_mutex;
+} listener_t;
+
 
 static int
 hash_password_stdin(void)
@@ -85,6 +93,30 @@ load_keys(const worker_conf_t *conf, ticket_key_t **keys, size_t *nkeys)
 }
 
 
+/*
+ * Opens the unix socket NGINX talks to; 0 or -1.  A stale socket file of
+ * an earlier run is replaced.
+ */
+static int
+listener_open(listener_t *l, const worker_conf_t *conf)
+{
+    unlink(l->path);
+    l->fd = FCGX_OpenSocket(l->path, conf->backlog);
+    if (l->fd < 0) {
+        log_error("cannot listen on %s", l->path);
+        return -1;
+    }
+    if (chmod(l->path, (mode_t) conf->socket_mode) != 0) {
+        log_warn("chmod %s failed", l->path);
+    }
+    if (pthread_mutex_init(&l->accept_mutex, NULL) != 0) {
+        log_error("pthread_mutex_init failed");
+        return -1;
+    }
+    return 0;
+}
+
+
 static void
 usage(void)
 {
@@ -102,8 +134,9 @@ main(int argc, char **argv)
     const char            *conf_path = NULL;
     pthread_t             *tids;
     size_t                 nkeys;
+    static listener_t      listeners[2];
     char                   err[512];
-    int                    opt, test_only = 0, fd, i, sig;
+    int                    opt, test_only = 0, i, sig, nlisteners, nthreads;
     sigset_t               stop_signals;
 
     if (argc == 2 && strcmp(argv[1], "--hash-password") == 0) {
@@ -162,31 +195,36 @@ main(int argc, char **argv)
         log_error("FCGX_Init failed");
         return 1;
     }
-    unlink(conf.socket);
-    fd = FCGX_OpenSocket(conf.socket, conf.backlog);
-    if (fd < 0) {
-        log_error("cannot listen on %s", conf.socket);
-        return 1;
-    }
-    if (chmod(conf.socket, (mode_t) conf.socket_mode) != 0) {
-        log_warn("chmod %s failed", conf.socket);
+    nlisteners = conf.priority_socket[0] != '\0' ? 2 : 1;
+    listeners[0].path = conf.socket;
+    listeners[0].threads = conf.threads;
+    listeners[1].path = conf.priority_socket;
+    listeners[1].threads = conf.priority_threads;
+    nthreads = 0;
+    for (i = 0; i < nlisteners; i++) {
+        if (listener_open(&listeners[i], &conf) != 0) {
+            return 1;
+        }
+        nthreads += listeners[i].threads;
     }
 
-    threads = calloc((size_t) conf.threads, sizeof(*threads));
-    tids = calloc((size_t) conf.threads, sizeof(*tids));
+    threads = calloc((size_t) nthreads, sizeof(*threads));
+    tids = calloc((size_t) nthreads, sizeof(*tids));
     if (threads == NULL || tids == NULL) {
         log_error("out of memory");
         return 1;
     }
 
-    for (i = 0; i < conf.threads; i++) {
+    for (i = 0; i < nthreads; i++) {
         thread_ctx_t  *t = &threads[i];
+        listener_t    *l = &listeners[i < conf.threads ? 0 : 1];
 
         t->id = i;
         t->conf = &conf;
         t->keys = keys;
         t->nkeys = nkeys;
-        t->listen_fd = fd;
+        t->listen_fd = l->fd;
+        t->accept_mutex = &l->accept_mutex;
         t->seed = (unsigned) time(NULL) ^ (unsigned) (i * 2654435761u)
                   ^ (unsigned) getpid();
         t->crypt = calloc(1, sizeof(*t->crypt));
@@ -208,23 +246,29 @@ main(int argc, char **argv)
         log_error("cannot start the settle or outbox thread");
         return 1;
     }
-    log_info("ticket-worker listening on %s with %d threads", conf.socket,
-             conf.threads);
+    for (i = 0; i < nlisteners; i++) {
+        log_info("ticket-worker listening on %s with %d threads",
+                 listeners[i].path, listeners[i].threads);
+    }
 
     if (sigwait(&stop_signals, &sig) == 0) {
         log_info("signal %d: finishing the requests in progress", sig);
     }
-    server_stop(fd);
+    for (i = 0; i < nlisteners; i++) {
+        server_stop(listeners[i].fd);
+    }
 
-    for (i = 0; i < conf.threads; i++) {
+    for (i = 0; i < nthreads; i++) {
         pthread_join(tids[i], NULL);
     }
     /* They finish their current payment or event, then stop. */
     settle_stop();
     outbox_stop();
-    unlink(conf.socket);
+    for (i = 0; i < nlisteners; i++) {
+        unlink(listeners[i].path);
+    }
     log_info("ticket-worker stopped");
-    for (i = 0; i < conf.threads; i++) {
+    for (i = 0; i < nthreads; i++) {
         db_close(&threads[i].db);
         seatmap_cache_free(threads[i].seatmaps);
         free(threads[i].crypt);

@@ -19,9 +19,6 @@
 #include "req.h"
 #include "worker.h"
 
-/* libfcgi's accept is serialised across threads, as its docs require. */
-static pthread_mutex_t  accept_mutex = PTHREAD_MUTEX_INITIALIZER;
-
 /* Set once by server_stop(); threads read it after accept fails. */
 static _Atomic int       server_stopping;
 
@@ -424,9 +421,14 @@ server_thread(void *arg)
     }
 
     for (;;) {
-        pthread_mutex_lock(&accept_mutex);
+        /*
+         * libfcgi's accept is serialised across the threads of a socket,
+         * as its docs require; each socket has its own lock, so that the
+         * priority threads never wait behind a thread of the other one.
+         */
+        pthread_mutex_lock(thr->accept_mutex);
         rc = FCGX_Accept_r(&fr);
-        pthread_mutex_unlock(&accept_mutex);
+        pthread_mutex_unlock(thr->accept_mutex);
         if (rc < 0) {
             if (!server_stopping) {
                 log_error("thread %d: FCGX_Accept_r failed: %d", thr->id,

@@ -8,6 +8,7 @@
 #define WORKER_WORKER_H
 
 #include <crypt.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@ struct thread_ctx_s {
     ticket_key_t *const  *keys;       /* current key first */
     size_t                nkeys;
     int                   listen_fd;
+    pthread_mutex_t      *accept_mutex;   /* one per listening socket */
     struct crypt_data    *crypt;      /* about 32 KB, hence not on a stack */
     seatmap_cache_t      *seatmaps;
     uint64_t              served;

@@ -19,7 +19,11 @@ hold_seconds, threads (worker threads), nginx_workers, zone_size, args
 (1: run bench/plot), stream (1: print the storm's output as it runs),
 micro_cache (0: no one-second NGINX cache of the seat map, which
 conf/nginx.conf.in has), keep_stack (1:
-leave the stack running; the caller stops it).  STORM_BIN in the
+leave the stack running; the caller stops it), redis (1: a private Redis
+and `ticket_redis` on it: the room lives in Redis; the worker's outbox
+publishes there too), state (1: `ticket_zone ... state=` a file under the
+NGINX prefix).  storm_cmd($t, %o) gives the generator's command line for
+a stack (bench/storm/FaultRun.pm runs it with faults).  STORM_BIN in the
 environment runs another build of the generator.
 
 The stack comes from t/lib/TicketTest.pm: a private MariaDB with the
@@ -51,8 +55,9 @@ our %PROFILE = (
               zone_size => '128m' },
 );
 
-# STORM_BIN runs another build of the generator (an ASan one, say).
-sub storm_bin { $ENV{STORM_BIN} // "$ROOT/build/bench/storm" }
+# STORM_BIN runs another build of the generator; by default it comes from
+# the build directory the harness uses (TICKET_BUILD).
+sub storm_bin { $ENV{STORM_BIN} // "$TicketTest::BUILD/bench/storm" }
 
 # What is missing to run a storm, or undef.
 sub missing {
@@ -70,8 +75,8 @@ sub http_block {
         ($rate, $capacity) = ('16000000/s', 10000000);
     }
     my $text = <<'CONF';
-ticket_zone zone=storm:@ZONE@;
-ticket_secret %%SECRET%% %%PREVIOUS_SECRET%%;
+ticket_zone zone=storm:@ZONE@@STATE@;
+@REDIS@ticket_secret %%SECRET%% %%PREVIOUS_SECRET%%;
 ticket_room storm zone=storm capacity=@CAPACITY@ rate=@RATE@ refresh=@REFRESH@s session=10m grace=2m;
 
 server {
@@ -95,6 +100,15 @@ server {
     location /api/ {
         ticket_gate storm;
         fastcgi_pass unix:%%WORKER%%;
+        %%FASTCGI%%
+        fastcgi_param TICKET_USER $ticket_user;
+        fastcgi_param TICKET_ROOM $ticket_room;
+    }
+
+    # As conf/nginx.conf.in: payments on the worker's priority socket.
+    location = /api/payments {
+        ticket_gate storm;
+        fastcgi_pass unix:%%WORKER_PRIORITY%%;
         %%FASTCGI%%
         fastcgi_param TICKET_USER $ticket_user;
         fastcgi_param TICKET_ROOM $ticket_room;
@@ -134,6 +148,10 @@ LOC
         $text =~ s/(    # No fastcgi_keep_conn)/$loc$1/;
     }
     $text =~ s/\@ZONE\@/$o{zone_size}/;
+    $text =~ s/\@STATE\@/$o{state} ? ' state=%%PREFIX%%\/storm.state' : ''/e;
+    $text =~ s/\@REDIS\@/$o{redis}
+        ? "ticket_redis 127.0.0.1:%%REDIS_PORT%% timeout=1s sync=100ms;\n"
+        : ''/e;
     $text =~ s/\@CAPACITY\@/$capacity/;
     $text =~ s/\@RATE\@/$rate/;
     $text =~ s/\@REFRESH\@/$o{refresh}/;
@@ -143,7 +161,7 @@ LOC
 sub start_stack {
     my (%o) = @_;
     my $t = TicketTest->new(
-        mysql => 1, worker => 1, nginx => 1,
+        mysql => 1, worker => 1, nginx => 1, redis => $o{redis} ? 1 : 0,
         nginx_workers => $o{nginx_workers},
         worker_conf => { threads => $o{threads},
                          hold_seconds => $o{hold_seconds},
@@ -166,18 +184,7 @@ sub run {
     die "$why\n" if $why;
 
     my $t = start_stack(%o);
-    my @cmd = (storm_bin(), '--profile', $profile,
-               '--port', $t->port,
-               '--secret', $t->secret_file,
-               '--db-socket', $t->mysql_socket,
-               '--nginx-pid', $t->dir . '/nginx/nginx.pid',
-               '--worker-pid', $t->dir . '/worker.pid',
-               '--status-path', '/ticket-status',
-               '--room', 'storm',
-               '--hold-seconds', $o{hold_seconds},
-               '--out', $o{out} // "$ROOT/bench/results",
-               ($o{label} ? ('--label', $o{label}) : ()),
-               @{ $o{args} // [] });
+    my @cmd = storm_cmd($t, %o);
 
     my $output = '';
     open my $out, '-|', @cmd or die "cannot run $cmd[0]: $!";
@@ -189,13 +196,7 @@ sub run {
     my $exit = $? >> 8;
 
     my $res = { exit => $exit, output => $output, stack => $t };
-    if ($output =~ /^result: (\S+)$/m) {
-        $res->{json_path} = $1;
-        open my $fh, '<', $1 or die "$1: $!";
-        local $/;
-        $res->{result} = JSON::PP->new->decode(scalar <$fh>);
-        close $fh;
-    }
+    read_result($res);
     $res->{error_log} = $t->error_log;
     $res->{worker_log} = $t->worker_log;
     if ($o{plot} && $res->{json_path}) {
@@ -203,6 +204,37 @@ sub run {
     }
     $t->stop_all unless $o{keep_stack};
     return $res;
+}
+
+# The decoded JSON result named by a storm's output ("result: PATH").
+sub read_result {
+    my ($res) = @_;
+    if ($res->{output} =~ /^result: (\S+)$/m) {
+        $res->{json_path} = $1;
+        open my $fh, '<', $1 or die "$1: $!";
+        local $/;
+        $res->{result} = JSON::PP->new->decode(scalar <$fh>);
+        close $fh;
+    }
+    return $res;
+}
+
+# The generator's command line against a stack from start_stack.
+sub storm_cmd {
+    my ($t, %o) = @_;
+    my $profile = $o{profile} // 'ci';
+    return (storm_bin(), '--profile', $profile,
+               '--port', $t->port,
+               '--secret', $t->secret_file,
+               '--db-socket', $t->mysql_socket,
+               '--nginx-pid', $t->dir . '/nginx/nginx.pid',
+               '--worker-pid', $t->dir . '/worker.pid',
+               '--status-path', '/ticket-status',
+               '--room', 'storm',
+               '--hold-seconds', $o{hold_seconds},
+               '--out', $o{out} // "$ROOT/bench/results",
+               ($o{label} ? ('--label', $o{label}) : ()),
+               @{ $o{args} // [] });
 }
 
 1;

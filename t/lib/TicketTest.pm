@@ -119,8 +119,14 @@ if (sanitized()) {
 }
 
 # The environment Debian's nginx needs to load a sanitizer build of the
-# module (nothing for a plain build).
-sub nginx_env { sanitized() ? (LD_PRELOAD => $ASAN_LIB) : () }
+# module (nothing for a plain build).  nginx has no frame pointers, so
+# stacks of its allocations need the slow unwinder (for the suppressions
+# to match them).
+sub nginx_env {
+    return () unless sanitized();
+    return (LD_PRELOAD => $ASAN_LIB,
+            ASAN_OPTIONS => "$ENV{ASAN_OPTIONS}:fast_unwind_on_malloc=0");
+}
 
 # Reports not shown yet: sanitizer log files, and sanitizer lines in the
 # given logs (where a report goes when its log file cannot be written).
@@ -529,12 +535,15 @@ sub sign_callback {
 # --- the worker ----------------------------------------------------------------
 
 sub worker_socket { "$_[0]{dir}/worker.sock" }
+sub worker_priority_socket { "$_[0]{dir}/worker-priority.sock" }
 
 sub worker_conf_text {
     my ($self) = @_;
     my %conf = (
         socket       => $self->worker_socket,
         threads      => 4,
+        priority_socket  => $self->worker_priority_socket,
+        priority_threads => 2,
         db_socket    => $self->mysql_socket,
         db_user      => 'root',
         db_password  => '',
@@ -558,7 +567,7 @@ sub start_worker {
     die "the worker is not built: run make\n" unless -x $WORKER_BIN;
     my $conf = "$self->{dir}/worker.conf";
     _write_file($conf, $self->worker_conf_text);
-    unlink $self->worker_socket;
+    unlink $self->worker_socket, $self->worker_priority_socket;
     my @wrap = $ENV{TICKET_VALGRIND}
         ? ('valgrind', '--error-exitcode=99', '--leak-check=full',
            "--log-file=$self->{dir}/valgrind-worker.%p.log") : ();
@@ -566,7 +575,7 @@ sub start_worker {
     wait_until('the worker', 30, sub {
         die "the worker exited:\n" . _slurp("$self->{dir}/worker.log")
             if waitpid($self->{procs}{worker}, WNOHANG) > 0;
-        return -S $self->worker_socket;
+        return -S $self->worker_socket && -S $self->worker_priority_socket;
     });
 }
 
@@ -625,6 +634,7 @@ sub _expand {
     my ($self, $text) = @_;
     my %v = (
         PORT => $self->{nginx_port}, WORKER => $self->worker_socket,
+        WORKER_PRIORITY => $self->worker_priority_socket,
         SECRET => $self->secret_file,
         PREVIOUS_SECRET => $self->previous_secret_file,
         PREFIX => "$self->{dir}/nginx", ROOT => $ROOT,
