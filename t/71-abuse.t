@@ -66,6 +66,26 @@ $t->sql("UPDATE login_attempts SET window_start = window_start
 is(login('victim@example.com', 'the right one')->{status}, 200,
    'after the window the right password works again');
 
+# Counts whose window has ended are purged by the worker's sweeper.
+$t->sql("UPDATE login_attempts SET window_start = window_start
+         - INTERVAL 901 SECOND WHERE email = 'nobody\@example.com'");
+$t->restart_worker(kill => 0);
+TicketTest::wait_until('the purge of ended windows', 15, sub {
+    !$t->sql_value("SELECT COUNT(*) FROM login_attempts
+                    WHERE email = 'nobody\@example.com'") });
+pass('a count whose window has ended is purged');
+
+# The limits are the worker's configuration (login_max_failures,
+# login_window).
+$t->{opt}{worker_conf} = { login_max_failures => 2, login_window => 60 };
+$t->restart_worker(kill => 0);
+@codes = map { login('bystander@example.com', "guess $_")->{status} } 1 .. 3;
+is_deeply(\@codes, [401, 401, 429], 'login_max_failures 2: the third is 429');
+$retry = login('bystander@example.com', 'x')->{headers}{'retry-after'} // 0;
+ok($retry >= 1 && $retry <= 60, "login_window 60: Retry-After $retry");
+$t->{opt}{worker_conf} = {};
+$t->restart_worker(kill => 0);
+
 # Injection-looking e-mails are just keys.
 is(login("' OR 1=1 -- ", 'x')->{status}, 401,
    'a quoted e-mail is an ordinary failed log-in');

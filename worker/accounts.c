@@ -20,14 +20,6 @@
 static const char  dummy_hash[] =
     "$y$j9T$m81RdzupWh5JWlkM$96q0ouGH69k8J2P1OBjyix5a2XsKUB37HK3stcCnoE5";
 
-/*
- * Failed log-ins allowed per e-mail within the window; the next attempt in
- * that window is refused with 429 before the password is even checked,
- * also when it is right.  Every address is limited by NGINX as well.
- */
-#define LOGIN_MAX_FAILURES   10
-#define LOGIN_WINDOW         900
-
 typedef struct {
     char         email[256];
     const char  *name;
@@ -205,7 +197,9 @@ login_tx(req_t *req, void *arg)
  * Counts this attempt against the e-mail before the password is checked,
  * so that parallel guesses cannot all slip under the limit; a successful
  * log-in deletes the count (login_tx).  Answers 429 TOO_MANY_ATTEMPTS
- * with Retry-After once the window holds more than LOGIN_MAX_FAILURES.
+ * with Retry-After once the window (login_window) holds more than
+ * login_max_failures: the attempt is refused before the password is even
+ * checked, also when it is right.  Every address is limited by NGINX too.
  */
 static int
 login_throttle(req_t *req, const char *email)
@@ -228,7 +222,7 @@ login_throttle(req_t *req, const char *email)
                  " - INTERVAL ? SECOND, 1, failures + 1),"
                  " window_start = IF(failures = 1, UTC_TIMESTAMP(),"
                  " window_start)",
-                 "si", email, (int64_t) LOGIN_WINDOW);
+                 "si", email, (int64_t) req->conf->login_window);
     if (rc != DB_OK) {
         return rc;
     }
@@ -236,7 +230,7 @@ login_throttle(req_t *req, const char *email)
                  "SELECT failures, TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(),"
                  " window_start + INTERVAL ? SECOND)"
                  " FROM login_attempts WHERE email = ?",
-                 "is", (int64_t) LOGIN_WINDOW, email);
+                 "is", (int64_t) req->conf->login_window, email);
     if (rc != DB_OK) {
         return rc;
     }
@@ -249,7 +243,7 @@ login_throttle(req_t *req, const char *email)
     wait = db_int(&res, 1);
     db_res_free(&res);
 
-    if (failures <= LOGIN_MAX_FAILURES) {
+    if (failures <= req->conf->login_max_failures) {
         return 0;
     }
     snprintf(retry, sizeof(retry), "%lld", (long long) (wait < 1 ? 1 : wait));

@@ -29,6 +29,8 @@ conf_defaults(worker_conf_t *conf)
     conf->max_body = 65536;
     conf->hold_seconds = 300;
     conf->max_seats_per_user = 4;
+    conf->login_max_failures = 10;
+    conf->login_window = 900;
     conf->sweep_interval = 5;
     conf->gateway_timeout_ms = 3000;
     conf->checkout_extend_seconds = 600;
@@ -177,6 +179,12 @@ conf_set(worker_conf_t *conf, const char *key, const char *value)
     }
     if (strcmp(key, "max_seats_per_user") == 0) {
         return conf_int(&conf->max_seats_per_user, value, 1, 16);
+    }
+    if (strcmp(key, "login_max_failures") == 0) {
+        return conf_int(&conf->login_max_failures, value, 1, 1000);
+    }
+    if (strcmp(key, "login_window") == 0) {
+        return conf_int(&conf->login_window, value, 1, 86400);
     }
     if (strcmp(key, "sweep_interval") == 0) {
         return conf_int(&conf->sweep_interval, value, 1, 3600);

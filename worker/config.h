@@ -42,6 +42,13 @@ typedef struct {
     /* Holds and the sweeper (hold.c, sweeper.c). */
     int     hold_seconds;
     int     max_seats_per_user;
+
+    /*
+     * Failed log-ins allowed per e-mail within login_window seconds
+     * (accounts.c); the sweeper forgets counts whose window has ended.
+     */
+    int     login_max_failures;
+    int     login_window;
     int     sweep_interval;
 
     /* Card payments (card.c, gateway.c, settle.c); no gateway_url: off. */

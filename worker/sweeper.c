@@ -10,8 +10,8 @@
 #include "sweeper.h"
 
 #define SWEEP_BATCH          200
-#define SWEEP_IDEM_EVERY     60      /* seconds between key purges */
-#define SWEEP_IDEM_BATCH     1000
+#define SWEEP_PURGE_EVERY     60      /* seconds between purges */
+#define SWEEP_PURGE_BATCH     1000
 
 typedef struct {
     int64_t  id;
@@ -90,17 +90,30 @@ sweep_holds(req_t *req, int batch)
 }
 
 
+/*
+ * Rows nobody needs any more: idempotency keys past their day, and
+ * failed log-in counts whose window has ended (the next failure would
+ * start a new window anyway).  A batch each time keeps every DELETE short.
+ */
 static void
-sweep_idempotency(req_t *req)
+sweep_stale_rows(req_t *req)
 {
     int  rc;
 
     rc = db_exec(req->db, NULL,
                  "DELETE FROM idempotency_keys WHERE created_at <"
                  " UTC_TIMESTAMP(3) - INTERVAL ? SECOND LIMIT ?", "ii",
-                 (int64_t) IDEM_KEEP_SECONDS, (int64_t) SWEEP_IDEM_BATCH);
+                 (int64_t) IDEM_KEEP_SECONDS, (int64_t) SWEEP_PURGE_BATCH);
     if (rc != DB_OK) {
         log_warn("sweeper: purging idempotency keys failed: %d", rc);
+    }
+    rc = db_exec(req->db, NULL,
+                 "DELETE FROM login_attempts WHERE window_start <"
+                 " UTC_TIMESTAMP() - INTERVAL ? SECOND LIMIT ?", "ii",
+                 (int64_t) req->conf->login_window,
+                 (int64_t) SWEEP_PURGE_BATCH);
+    if (rc != DB_OK) {
+        log_warn("sweeper: purging log-in counts failed: %d", rc);
     }
 }
 
@@ -133,9 +146,9 @@ sweeper_thread(void *arg)
             log_info("sweeper: %d expired holds ended", n);
         }
         now = time(NULL);
-        if (now - last_purge >= SWEEP_IDEM_EVERY) {
+        if (now - last_purge >= SWEEP_PURGE_EVERY) {
             last_purge = now;
-            sweep_idempotency(req);
+            sweep_stale_rows(req);
         }
     }
     return NULL;

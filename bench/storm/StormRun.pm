@@ -14,7 +14,7 @@ StormRun - starts the stack with a waiting room and runs bench/storm on it
 
 Options: profile (ci|full), rate ("200/s"; "unlimited" admits without a
 pace), capacity, refresh (seconds the room tells waiters to poll after),
-hold_seconds, threads (worker threads), nginx_workers, zone_size, args
+hold_seconds, threads and priority_threads (worker threads), nginx_workers, zone_size, args
 (extra storm flags, an array ref), out (results directory), label, plot
 (1: run bench/plot), stream (1: print the storm's output as it runs),
 micro_cache (0: no one-second NGINX cache of the seat map, which
@@ -48,11 +48,11 @@ use TicketTest;
 
 our %PROFILE = (
     ci   => { rate => '150/s', capacity => 400, refresh => 1,
-              hold_seconds => 4, threads => 8, nginx_workers => 2,
-              zone_size => '16m' },
+              hold_seconds => 4, threads => 8, priority_threads => 2,
+              nginx_workers => 2, zone_size => '16m' },
     full => { rate => '100/s', capacity => 2000, refresh => 20,
-              hold_seconds => 20, threads => 16, nginx_workers => 2,
-              zone_size => '128m' },
+              hold_seconds => 20, threads => 8, priority_threads => 4,
+              nginx_workers => 2, zone_size => '128m' },
 );
 
 # STORM_BIN runs another build of the generator; by default it comes from
@@ -164,6 +164,7 @@ sub start_stack {
         mysql => 1, worker => 1, nginx => 1, redis => $o{redis} ? 1 : 0,
         nginx_workers => $o{nginx_workers},
         worker_conf => { threads => $o{threads},
+                         priority_threads => $o{priority_threads},
                          hold_seconds => $o{hold_seconds},
                          log_level => 'warn' },
         http => http_block(%o),
