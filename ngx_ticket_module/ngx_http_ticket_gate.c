@@ -93,6 +93,14 @@ ngx_http_ticket_gate_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
 
     if (ctx) {
+        if (ctx->waiting) {
+            /*
+             * The phases run again while Redis has not answered (a write
+             * event of a keep-alive connection): the request still waits.
+             */
+            return NGX_DONE;
+        }
+
         if (ctx->resumed) {
             /* Redis answered while the request waited: the decision. */
             ctx->resumed = 0;
@@ -515,6 +523,13 @@ ngx_http_ticket_gate_redis(ngx_http_request_t *r, ngx_http_ticket_room_t *room,
                                          ? 1 : 2, user, number)
         == NGX_OK)
     {
+        /*
+         * Nothing runs the phases until the answer: a write event would
+         * otherwise take the request past the gate, and the answer would
+         * then resume it a second time.
+         */
+        ctx->waiting = 1;
+        r->write_event_handler = ngx_http_request_empty_handler;
         r->main->count++;
         return NGX_DONE;
     }
@@ -550,6 +565,8 @@ ngx_http_ticket_gate_done(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ticket_module);
     now = ngx_http_ticket_now_ms();
+
+    ctx->waiting = 0;
 
     if (op->arg == NGX_HTTP_TICKET_REDIS_SESSION) {
         if (op->rc != NGX_OK

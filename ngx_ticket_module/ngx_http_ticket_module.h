@@ -148,6 +148,7 @@ typedef struct {
     ngx_int_t                    gate_rc;       /* decided while waiting */
     unsigned                     session:1;     /* passed on a session */
     unsigned                     resumed:1;     /* Redis answered */
+    unsigned                     waiting:1;     /* for Redis' answer */
 } ngx_http_ticket_ctx_t;
 
 

@@ -895,9 +895,15 @@ conn_done(conn_t *c)
 
         tally(ep, c->resp.status, code);
 
-        /* A seat somebody else took is the storm's business, not a fault. */
+        /*
+         * A seat somebody else took, or a payment after the hold expired
+         * by one who meant to pay late, is the storm's business, not a
+         * fault's.
+         */
         if (!(ep == EP_HOLD && c->resp.status == 409
-              && strcmp(code, "SEAT_UNAVAILABLE") == 0))
+              && strcmp(code, "SEAT_UNAVAILABLE") == 0)
+            && !(ep == EP_PAY && c->resp.status < 500
+                 && users[u].behaviour == BH_PAY_LATE))
         {
             event_add(ep, c->resp.status, code);
         }
@@ -2666,6 +2672,17 @@ report(const char *tag, int64_t t_end)
     inversions = count_inversions(&checked);
     outcomes[OUT_NONE] = nusers - n_finished;
 
+    /*
+     * A payment sent and not answered yet when the storm ended (a user
+     * backing off after an error, with --faults) may have gone through.
+     */
+    for (i = 0; i < nusers; i++) {
+        if (users[i].state == VU_PAY) {
+            unknown_pays++;
+            unknown_seats += users[i].nseats;
+        }
+    }
+
     /* Estimated wait at join versus the wait the user really had. */
     err_abs = calloc(nusers ? nusers : 1, sizeof(int64_t));
     err_signed = calloc(nusers ? nusers : 1, sizeof(int64_t));
@@ -3441,8 +3458,10 @@ main(int argc, char **argv)
     t0_epoch_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 
     /* For a driver that injects faults at known times of the storm. */
-    fprintf(stderr, "storm: started at epoch_ms %lld\n",
-            (long long) t0_epoch_ms);
+    if (!opt.quiet || opt.faults) {
+        fprintf(stderr, "storm: started at epoch_ms %lld\n",
+                (long long) t0_epoch_ms);
+    }
 
     plan_users();
     run();

@@ -49,6 +49,8 @@ typedef struct {
     uint64_t     seed;
     int          verify;          /* check the database afterwards */
     int          quiet;
+    int          faults;          /* faults are injected: 5xx, connection
+                                     errors and timeouts are expected */
 } storm_opts_t;
 
 
