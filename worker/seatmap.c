@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "handlers.h"
 #include "log.h"
@@ -436,7 +437,7 @@ h_performance_seats(req_t *req)
 {
     int64_t       perf = req->params[0], venue_id, version;
     sm_layout_t  *layout;
-    char          etag[32];
+    char          etag[32], expires[24];
     char         *states;
     jw_t          w;
     int           rc;
@@ -457,6 +458,14 @@ h_performance_seats(req_t *req)
     if (states == NULL) {
         return resp_error(req, 500, "INTERNAL", "out of memory");
     }
+    /*
+     * For NGINX's micro-cache: the answer expires when the second it was
+     * read in has passed ("@" and a Unix time), so a cached map is never
+     * more than a second behind the database.  A cache time of "1s" alone
+     * counts whole seconds from the second of the answer and may serve it
+     * for nearly two.  NGINX keeps X-Accel-* headers from clients.
+     */
+    snprintf(expires, sizeof(expires), "@%lld", (long long) time(NULL));
     rc = load_states(req, layout, perf, states);
     if (rc != DB_OK) {
         free(states);
@@ -467,6 +476,7 @@ h_performance_seats(req_t *req)
     snprintf(etag, sizeof(etag), "\"%014llx\"", (long long) version);
     resp_header(req, "ETag", etag);
     resp_header(req, "Cache-Control", "public, no-cache");
+    resp_header(req, "X-Accel-Expires", expires);
 
     if (etag_matches(req_param(req, "HTTP_IF_NONE_MATCH"), etag)) {
         free(states);

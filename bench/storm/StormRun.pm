@@ -116,9 +116,10 @@ server {
 }
 CONF
     if ($o{micro_cache} // 1) {
-        # As conf/nginx.conf.in ships it: the seat map cached by NGINX for
-        # one second, one request at a time refreshing it in the background
-        # while the others get the previous answer.  The hold is the truth
+        # As conf/nginx.conf.in ships it: the seat map cached by NGINX until
+        # the second it was read in ends (the worker's X-Accel-Expires), one
+        # request at a time refreshing it in the background while the
+        # others get the previous answer.  The hold is the truth
         # (its 409 names the taken seats), so a map a second or two old
         # costs a buyer at most one refusal.
         my $cache = <<'CACHE';
@@ -141,6 +142,8 @@ CACHE
         fastcgi_cache_background_update on;
         fastcgi_ignore_headers Cache-Control Expires;
         fastcgi_buffers 16 16k;
+        open_file_cache max=1000 inactive=20s;
+        tcp_nopush on;
     }
 
 LOC

@@ -10,9 +10,11 @@ use warnings;
 
 use File::Path ();
 
+# http_block($t [, $file]): another file in the same form (a variant of
+# conf/nginx.conf.in to compare with, as bench/edge/run's BENCH_CONF).
 sub http_block {
-    my ($t) = @_;
-    my $file = "$TicketTest::ROOT/conf/nginx.conf.in";
+    my ($t, $file) = @_;
+    $file //= "$TicketTest::ROOT/conf/nginx.conf.in";
     open my $fh, '<', $file or die "$file: $!";
     my $text = do { local $/; <$fh> };
     close $fh;
