@@ -1,9 +1,12 @@
 # Builds the NGINX module, the FastCGI worker and the C unit tests into
 # build/.  `make run` starts the whole stack, `make test` runs every test.
+# BUILD=DIR (or TICKET_BUILD=DIR in the environment, which the tests and
+# the bench read too) builds elsewhere, so that the sanitizer build lives
+# beside the plain one: `make SANITIZE=1 BUILD=build/asan`.
 
 SHELL         := /bin/bash
 NGINX_SRC     ?= /usr/share/nginx/src
-BUILD         := build
+BUILD         := $(or $(TICKET_BUILD),build)
 NGINX_BUILD   := $(BUILD)/nginx
 MODULE_SO     := $(NGINX_BUILD)/objs/ngx_http_ticket_module.so
 WORKER_BIN    := $(BUILD)/worker/ticket-worker

@@ -105,8 +105,10 @@ ok(max(@{ $pace->{last_seconds} }) <= 6, 'no second counted more than the rate')
 
 my @cu = map { TicketEdge::user($a, 400 + $_) } 1 .. 8;
 TicketEdge::join_room($_ % 2 ? $a : $b, $cu[$_], 'cap') for 0 .. $#cu;
+# Each instance mirrors Redis on its own sync: wait for both views.
 TicketEdge::wait_for('three admissions', 3, sub {
-    TicketEdge::room($b, 'cap')->{serving} == 3 });
+    TicketEdge::room($a, 'cap')->{serving} == 3
+        && TicketEdge::room($b, 'cap')->{serving} == 3 });
 # Converting on both instances: one on A, two on B.
 is(TicketEdge::status($a, $cu[0], 'cap')->{json}{status}, 'admitted', 'first converts on A');
 is(TicketEdge::status($b, $cu[1], 'cap')->{json}{status}, 'admitted', 'second on B');

@@ -84,6 +84,9 @@ local $ENV{CHROMIUM} = $CHROMIUM;
 
 my $started = time;
 my $pid = open2(my $node, my $to_node, 'node', "$E2E/buy.js");
+# Should this script die (a timeout), the browser must not outlive it: it
+# holds prove's output pipe and would hang the whole run.
+END { kill 'TERM', $pid if $pid && kill 0, $pid }
 my $count = 0;
 while (my $line = <$node>) {
     chomp $line;

@@ -17,6 +17,15 @@ my $seconds = $ENV{TICKET_FUZZ_SECONDS} // 10;
 plan skip_all => 'clang is not installed (scripts/install-deps adds it)'
     unless system('command -v clang >/dev/null 2>&1') == 0;
 
+# The targets are clang ASan+UBSan builds whatever the build flavour, so
+# the sanitizer pass of scripts/test (TICKET_BUILD=build/asan) would only
+# repeat what the plain pass ran.
+my $build = $ENV{TICKET_BUILD} || 'build';
+$build = "$root/$build" unless $build =~ m{^/};
+plan skip_all => 'the fuzz targets are sanitizer builds already; the plain '
+               . 'pass runs them'
+    if -e "$build/.flavor-sanitize";
+
 my $out = `make -s -j2 -C $root fuzz 2>&1`;
 if (!is($?, 0, 'make fuzz builds the targets')) {
     diag("make fuzz:\n$out");

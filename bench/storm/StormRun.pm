@@ -51,7 +51,7 @@ our %PROFILE = (
               hold_seconds => 4, threads => 8, priority_threads => 2,
               nginx_workers => 2, zone_size => '16m' },
     full => { rate => '100/s', capacity => 2000, refresh => 20,
-              hold_seconds => 20, threads => 8, priority_threads => 4,
+              hold_seconds => 20, threads => 4, priority_threads => 8,
               nginx_workers => 2, zone_size => '128m' },
 );
 
