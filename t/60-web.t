@@ -37,8 +37,13 @@ if (!-x $CHROMIUM || !-d "$E2E/node_modules/playwright-core") {
 sub http_block {
     my ($opens_at) = @_;
     my $opens = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($opens_at));
+    # Chromium opens connections ahead of need; one that has not sent a
+    # request yet keeps an old worker alive after a reload until
+    # client_header_timeout (60 s by default), and the reload below waits
+    # for the old workers to go.
     return <<"EOF";
 include /etc/nginx/mime.types;
+client_header_timeout 5s;
 ticket_zone zone=ticket:4m;
 ticket_secret %%SECRET%% %%PREVIOUS_SECRET%%;
 ticket_room aurora zone=ticket capacity=100 rate=10/s session=300s grace=60s

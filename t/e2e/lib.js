@@ -136,12 +136,19 @@ async function mapReady(page) {
 /* Clicks a seat on the canvas the way a person does: zooms in with the
    mouse wheel over it until seats are big enough to tap, then clicks. */
 async function clickSeat(page, id) {
-    for (let tries = 0; tries < 12; tries++) {
+    for (let tries = 0; tries < 16; tries++) {
         const info = await page.evaluate((id) => {
             const m = window.seatMap;
             const p = m.seatPoint(id);
-            return { p, scale: m.scale };
+            /* What a click there would hit: the page may have scrolled
+               the canvas under the header or out of the window. */
+            const top = p && document.elementFromPoint(p.x, p.y);
+            return { p, scale: m.scale, covered: !!p && top !== m.canvas };
         }, id);
+        if (info.covered) {
+            await page.evaluate(() => window.seatMap.canvas.scrollIntoView({ block: 'center' }));
+            continue;
+        }
         if (info.p && info.scale >= 12) {
             await page.mouse.click(info.p.x, info.p.y);
             return;
