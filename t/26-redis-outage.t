@@ -94,7 +94,11 @@ TicketEdge::wait_for('the mirror again', 5, sub {
 pass('the mirror resumes without a restart');
 like($t->error_log, qr/Redis at "[^"]+" is back/, 'the log says Redis is back');
 
-$r = TicketEdge::join_room($t, $late, 'q');
+# Each worker process reconnects on its own backoff (at most 2 s), so a
+# join may meet one that has not yet: it gets 503 and changes nothing.
+TicketEdge::wait_for('joins on every worker process', 4, sub {
+    $r = TicketEdge::join_room($t, $late, 'q');
+    $r->{status} == 201 });
 is($r->{status}, 201, 'joins work again');
 is($r->{json}{position}, 6, '... behind the line that was kept');
 
