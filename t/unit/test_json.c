@@ -85,6 +85,18 @@ test_parse(void)
 
     v = json_parse("\"\xff\"", 3, err, sizeof(err));
     tap_ok(v == NULL, "invalid UTF-8 is refused");
+
+    v = json_parse("{\"a\":\"x\\u0000y\"}", 16, err, sizeof(err));
+    tap_ok(v == NULL, "a string holding \\u0000 is refused");
+    v = json_parse("{\"k\\u0000\":1}", 13, err, sizeof(err));
+    tap_ok(v == NULL, "so is a key");
+
+    /* fuzz_json's find: a quote inside a comment hid the string after it. */
+    v = json_parse("/* /\"\\u00*/\"\\u0000\"", 19, err, sizeof(err));
+    tap_ok(v == NULL, "a \\u0000 string after a comment with a quote");
+    v = json_parse("/* \" */ {\"a\":\"\\\"\"}", 18, err, sizeof(err));
+    tap_ok(v != NULL, "a quote in a comment and an escaped quote parse");
+    yajl_tree_free(v);
 }
 
 
