@@ -36,7 +36,7 @@ typedef struct {
  * payment has ended the room's session.  Returns 0, RESP_DONE or DB_*.
  */
 static int
-pay_lock_hold(req_t *req, pay_ctx_t *c, idem_t *st)
+pay_lock_hold(req_t *req, pay_ctx_t *c)
 {
     db_res_t  res;
     char      status[16] = "";
@@ -94,7 +94,7 @@ pay_lock_hold(req_t *req, pay_ctx_t *c, idem_t *st)
         return auth_refuse(req);
     }
     if (answered) {
-        rc = idem_replay(req, st);
+        rc = idem_replay(req, c->st);
         if (rc != 0) {
             return rc;
         }
@@ -275,7 +275,7 @@ pay_tx(req_t *req, void *arg)
     db_res_t        res;
     int             rc;
 
-    rc = pay_lock_hold(req, c, c->st);
+    rc = pay_lock_hold(req, c);
     if (rc != 0) {
         return rc;
     }
