@@ -263,6 +263,12 @@ req_tx(req_t *req, tx_fn_t fn, void *arg)
             if (rc == DB_OK) {
                 return 0;
             }
+            /*
+             * fn wrote its success, but nothing was committed (MariaDB
+             * went away): that answer must not go out.  A retry with the
+             * same Idempotency-Key learns what really happened.
+             */
+            resp_reset(req);
         }
         db_rollback(req->db);
 
