@@ -178,6 +178,33 @@ SKIP: {
     is(scalar(grep { $_->{status} == 409 } @pairs), scalar @free,
        'the other got 409');
 }
+# --- one user, more holds at once than the limit allows --------------------
+# The limit (4 seats per user and performance) is checked under a lock of
+# the user's row, with the count read in the same statement after the lock:
+# of eight single-seat holds sent together, exactly four are granted.
+my @greedy = make_users($t, 5, balance => 1000000);
+my @arena = seat_ids($t, 2);
+my @tries = race(8 * @greedy, sub {
+    my ($i) = @_;
+    my $r = $t->post('/api/performances/2/holds',
+                     json => { seat_ids => [$arena[1000 + $i]] },
+                     cookie => $greedy[$i % @greedy]{cookie},
+                     headers => idem());
+    return { user => $greedy[$i % @greedy]{id}, status => $r->{status},
+             code => $r->{json}{error}{code} };
+});
+for my $u (@greedy) {
+    my @mine = grep { $_->{user} == $u->{id} } @tries;
+    my $granted = grep { $_->{status} == 201 } @mine;
+    my $limited = grep { ($_->{code} // '') eq 'SEAT_LIMIT' } @mine;
+    is("$granted/$limited", '4/4',
+       "user $u->{id}: four granted, four refused with SEAT_LIMIT");
+    is($t->sql_value("SELECT COUNT(*) FROM holds h JOIN hold_seats hs"
+                     . " ON hs.hold_id = h.id WHERE h.user_id = $u->{id}"
+                     . " AND h.status = 'active' AND hs.released_at IS NULL"),
+       4, "user $u->{id}: four seats held");
+}
+
 cmp_ok(time - $t0, '<', 60, 'the race stays under a minute');
 $t->log_is_clean;
 done_testing;

@@ -143,5 +143,40 @@ is($t->sql_value("SELECT COUNT(*) FROM payments WHERE user_id = $u->{id}"),
 is($t->sql_value("SELECT COUNT(*) FROM holds WHERE user_id = $u->{id}"
                  . " AND status = 'converted'"), $st{'pay 201'},
    'refused payments left their holds active');
+
+# Sixteen seats: the payment's twenty audit rows take two INSERTs (at most
+# AUDIT_ROWS_PER_INSERT rows each), all in its transaction.
+my ($big) = make_users($t, 1, balance => 100_000_000);
+my $perf = 2;
+my @free = map { $_->[0] } @{ $t->sql(
+    "SELECT seat_id FROM performance_seats WHERE performance_id = $perf"
+    . " AND state = 'available' ORDER BY seat_id DESC LIMIT 16") };
+my $hold = $t->post("/api/performances/$perf/holds",
+                    json => { seat_ids => [map { $_ + 0 } @free] },
+                    cookie => $big->{cookie}, headers => idem());
+is($hold->{status}, 201, 'a hold of sixteen seats') or diag($hold->{body});
+my $pay = $t->post('/api/payments',
+                   json => { hold_id => $hold->{json}{id},
+                             method => 'balance' },
+                   cookie => $big->{cookie}, headers => idem());
+is($pay->{status}, 201, 'paid') or diag($pay->{body});
+my $audit = $t->sql(
+    "SELECT entity, action, COUNT(*), COUNT(DISTINCT request_id),"
+    . " SUM(actor_user_id = $big->{id}), SUM(user_id = $big->{id})"
+    . " FROM audit_log WHERE user_id = $big->{id}"
+    . " GROUP BY entity, action ORDER BY entity, action");
+is_deeply($audit, [
+    ['balance', 'payment', 1, 1, 1, 1],
+    ['hold', 'convert', 1, 1, 1, 1],
+    ['hold', 'create', 1, 1, 1, 1],
+    ['payment', 'create', 1, 1, 1, 1],
+    ['reservation', 'create', 1, 1, 1, 1],
+    ['seat', 'hold', 16, 1, 16, 16],
+    ['seat', 'sell', 16, 1, 16, 16],
+], 'every row of both batches, with actor, user and request id');
+is($t->sql_value("SELECT COUNT(DISTINCT seat_id) FROM audit_log"
+                 . " WHERE user_id = $big->{id} AND entity = 'seat'"
+                 . " AND action = 'sell' AND performance_id = $perf"), 16,
+   'one sale row per seat');
 $t->log_is_clean;
 done_testing;

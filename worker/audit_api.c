@@ -11,30 +11,75 @@
 #define AUDIT_PAGE_MAX      500
 #define AUDIT_JSON_DEPTH    16
 
-static const char  audit_batch_sql[] =
-    "INSERT INTO audit_log (actor_user_id, entity, entity_id, performance_id,"
-    " seat_id, user_id, action, before_json, after_json, request_id)"
-    " SELECT ?, j.e, j.i, j.p, j.s, j.u, j.a, j.b, j.f, ?"
-    " FROM JSON_TABLE(?, '$[*]' COLUMNS ("
-    "  e VARCHAR(32) CHARACTER SET utf8mb4 PATH '$.e',"
-    "  i BIGINT UNSIGNED PATH '$.i',"
-    "  p BIGINT UNSIGNED PATH '$.p',"
-    "  s BIGINT UNSIGNED PATH '$.s',"
-    "  u BIGINT UNSIGNED PATH '$.u',"
-    "  a VARCHAR(32) CHARACTER SET utf8mb4 PATH '$.a',"
-    "  b LONGTEXT CHARACTER SET utf8mb4 PATH '$.b',"
-    "  f LONGTEXT CHARACTER SET utf8mb4 PATH '$.f')) AS j";
+#define AUDIT_COLUMNS  10
+
+struct audit_row_s {
+    int64_t   entity_id;
+    int64_t   performance_id;
+    int64_t   seat_id;
+    int64_t   user_id;
+    char     *entity;
+    char     *action;
+    char     *before;
+    char     *after;
+};
+
+static char            *audit_insert_text[AUDIT_ROWS_PER_INSERT + 1];
+static pthread_once_t   audit_insert_once = PTHREAD_ONCE_INIT;
+
+
+/* The INSERT of n rows, for n from 1 to AUDIT_ROWS_PER_INSERT. */
+static void
+audit_insert_build(void)
+{
+    static const char  head[] =
+        "INSERT INTO audit_log (actor_user_id, entity, entity_id,"
+        " performance_id, seat_id, user_id, action, before_json, after_json,"
+        " request_id) VALUES ";
+    static const char  row[] = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    size_t             size;
+    char              *sql;
+
+    for (size_t n = 1; n <= AUDIT_ROWS_PER_INSERT; n++) {
+        size = sizeof(head) + n * sizeof(row) + 1;
+        sql = malloc(size);
+        if (sql == NULL) {
+            log_error("audit: out of memory building statements");
+            abort();
+        }
+        strcpy(sql, head);
+        for (size_t k = 0; k < n; k++) {
+            if (k > 0) {
+                strcat(sql, ",");
+            }
+            strcat(sql, row);
+        }
+        audit_insert_text[n] = sql;
+    }
+}
 
 
 int
 audit_batch_init(audit_batch_t *b)
 {
-    b->n = 0;
-    if (jw_init(&b->w) != 0) {
-        return -1;
-    }
-    jw_arr_open(&b->w);
+    memset(b, 0, sizeof(*b));
     return 0;
+}
+
+
+static char *
+audit_strdup(audit_batch_t *b, const char *s)
+{
+    char  *copy;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    copy = strdup(s);
+    if (copy == NULL) {
+        b->failed = 1;
+    }
+    return copy;
 }
 
 
@@ -43,37 +88,106 @@ audit_batch_add(audit_batch_t *b, const char *entity, int64_t entity_id,
     const char *action, int64_t performance_id, int64_t seat_id,
     int64_t user_id, const char *before, const char *after)
 {
-    jw_t  *w = &b->w;
+    audit_row_t  *r;
+    size_t        cap;
 
-    jw_obj_open(w);
-    jw_kv_str(w, "e", entity);
-    jw_kv_int(w, "i", entity_id);
-    jw_kv_str(w, "a", action);
-    if (performance_id > 0) {
-        jw_kv_int(w, "p", performance_id);
+    if (b->failed) {
+        return;
     }
-    if (seat_id > 0) {
-        jw_kv_int(w, "s", seat_id);
+    if (b->n == b->cap) {
+        cap = b->cap ? b->cap * 2 : 8;
+        r = realloc(b->rows, cap * sizeof(*r));
+        if (r == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->rows = r;
+        b->cap = cap;
     }
-    if (user_id > 0) {
-        jw_kv_int(w, "u", user_id);
-    }
-    if (before != NULL) {
-        jw_kv_str(w, "b", before);
-    }
-    if (after != NULL) {
-        jw_kv_str(w, "f", after);
-    }
-    jw_obj_close(w);
-    b->n++;
+    r = &b->rows[b->n++];
+    r->entity_id = entity_id;
+    r->performance_id = performance_id;
+    r->seat_id = seat_id;
+    r->user_id = user_id;
+    r->entity = audit_strdup(b, entity);
+    r->action = audit_strdup(b, action);
+    r->before = audit_strdup(b, before);
+    r->after = audit_strdup(b, after);
 }
 
 
 void
 audit_batch_free(audit_batch_t *b)
 {
-    jw_free(&b->w);
-    b->n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->rows[i].entity);
+        free(b->rows[i].action);
+        free(b->rows[i].before);
+        free(b->rows[i].after);
+    }
+    free(b->rows);
+    memset(b, 0, sizeof(*b));
+}
+
+
+/* Binds an integer, NULL when zero and zero means "does not apply". */
+static void
+audit_bind_int(MYSQL_BIND *bind, const int64_t *v, my_bool *null_if_zero)
+{
+    bind->buffer_type = MYSQL_TYPE_LONGLONG;
+    bind->buffer = (void *) v;
+    if (null_if_zero != NULL) {
+        *null_if_zero = *v == 0;
+        bind->is_null = null_if_zero;
+    }
+}
+
+
+/* Binds a string, NULL when s is NULL. */
+static void
+audit_bind_str(MYSQL_BIND *bind, const char *s, unsigned long *len,
+    my_bool *is_null)
+{
+    *len = s != NULL ? (unsigned long) strlen(s) : 0;
+    *is_null = s == NULL;
+    bind->buffer_type = MYSQL_TYPE_STRING;
+    bind->buffer = (void *) s;
+    bind->buffer_length = *len;
+    bind->length = len;
+    bind->is_null = is_null;
+}
+
+
+/* One INSERT of rows [from, from + n) of the batch. */
+static int
+audit_insert(db_t *db, audit_batch_t *b, size_t from, size_t n,
+    const int64_t *actor, const char *request_id)
+{
+    MYSQL_BIND     bind[AUDIT_ROWS_PER_INSERT * AUDIT_COLUMNS];
+    unsigned long  len[AUDIT_ROWS_PER_INSERT * AUDIT_COLUMNS];
+    my_bool        null[AUDIT_ROWS_PER_INSERT * AUDIT_COLUMNS];
+    audit_row_t   *r;
+    MYSQL_BIND    *c;
+    size_t         k;
+
+    memset(bind, 0, n * AUDIT_COLUMNS * sizeof(bind[0]));
+    for (size_t i = 0; i < n; i++) {
+        r = &b->rows[from + i];
+        k = i * AUDIT_COLUMNS;
+        c = &bind[k];
+        audit_bind_int(&c[0], actor, &null[k]);
+        audit_bind_str(&c[1], r->entity, &len[k + 1], &null[k + 1]);
+        audit_bind_int(&c[2], &r->entity_id, NULL);
+        audit_bind_int(&c[3], &r->performance_id, &null[k + 3]);
+        audit_bind_int(&c[4], &r->seat_id, &null[k + 4]);
+        audit_bind_int(&c[5], &r->user_id, &null[k + 5]);
+        audit_bind_str(&c[6], r->action, &len[k + 6], &null[k + 6]);
+        audit_bind_str(&c[7], r->before, &len[k + 7], &null[k + 7]);
+        audit_bind_str(&c[8], r->after, &len[k + 8], &null[k + 8]);
+        audit_bind_str(&c[9], request_id, &len[k + 9], &null[k + 9]);
+    }
+    return db_exec_bind(db, NULL, audit_insert_text[n], bind,
+                        n * AUDIT_COLUMNS);
 }
 
 
@@ -81,23 +195,25 @@ int
 audit_batch_write(db_t *db, audit_batch_t *b, int64_t actor,
     const char *request_id)
 {
-    const char  *buf;
-    size_t       len;
-    int          rc;
+    size_t  from, n;
+    int     rc = DB_OK;
 
-    if (b->n == 0) {
-        audit_batch_free(b);
-        return DB_OK;
-    }
-    jw_arr_close(&b->w);
-    if (jw_result(&b->w, &buf, &len) != 0) {
-        log_error("audit: batch generation failed");
+    if (b->failed) {
+        log_error("audit: out of memory collecting a batch");
         audit_batch_free(b);
         return DB_ERROR;
     }
-    rc = db_exec(db, NULL, audit_batch_sql, "Isb", actor,
-                 request_id != NULL && request_id[0] ? request_id : NULL,
-                 buf, len);
+    pthread_once(&audit_insert_once, audit_insert_build);
+    if (request_id != NULL && request_id[0] == '\0') {
+        request_id = NULL;
+    }
+    for (from = 0; from < b->n && rc == DB_OK; from += n) {
+        n = b->n - from;
+        if (n > AUDIT_ROWS_PER_INSERT) {
+            n = AUDIT_ROWS_PER_INSERT;
+        }
+        rc = audit_insert(db, b, from, n, &actor, request_id);
+    }
     audit_batch_free(b);
     return rc;
 }

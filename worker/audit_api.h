@@ -6,9 +6,11 @@
  * payment changes the seats, the hold, the balance, the payment and the
  * reservation.  Each transition is its own audit row, but writing them one
  * statement each would double the round trips of the hottest transactions,
- * so a batch collects them as a JSON array and one INSERT ... SELECT FROM
- * JSON_TABLE(...) stores them all.  audit_write() (req.c) remains the way
- * to write a single row elsewhere.
+ * so a batch collects them and one multi-row INSERT stores them all (up to
+ * AUDIT_ROWS_PER_INSERT rows a statement, each row count a prepared
+ * statement of its own).  An INSERT ... SELECT FROM JSON_TABLE(...) did
+ * the same with one parameter, at twice the cost in MariaDB.
+ * audit_write() (req.c) remains the way to write a single row elsewhere.
  */
 
 #ifndef WORKER_AUDIT_API_H
@@ -20,9 +22,15 @@
 #include "json.h"
 #include "req.h"
 
+#define AUDIT_ROWS_PER_INSERT  16
+
+typedef struct audit_row_s  audit_row_t;
+
 typedef struct {
-    jw_t    w;
-    size_t  n;
+    audit_row_t  *rows;
+    size_t        n;
+    size_t        cap;
+    int           failed;       /* out of memory while adding */
 } audit_batch_t;
 
 /* 0, or -1 when out of memory. */

@@ -327,7 +327,8 @@ db_bind_result(db_t *db, db_res_t *res, MYSQL_STMT *stmt, MYSQL_RES *meta,
 
 
 static int
-db_run(db_t *db, db_res_t *res, const char *sql, db_params_t *p)
+db_run(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
+    size_t nbind)
 {
     MYSQL_STMT  *stmt;
     MYSQL_RES   *meta;
@@ -352,12 +353,12 @@ db_run(db_t *db, db_res_t *res, const char *sql, db_params_t *p)
 
         stmt = db_stmt(db, sql, &rc);
         if (stmt != NULL) {
-            if (mysql_stmt_param_count(stmt) != p->n) {
+            if (mysql_stmt_param_count(stmt) != nbind) {
                 log_error("db: %zu parameters for %lu placeholders in: %.200s",
-                          p->n, mysql_stmt_param_count(stmt), sql);
+                          nbind, mysql_stmt_param_count(stmt), sql);
                 return DB_ERROR;
             }
-            if (mysql_stmt_bind_param(stmt, p->bind) != 0
+            if (mysql_stmt_bind_param(stmt, bind) != 0
                 || mysql_stmt_execute(stmt) != 0)
             {
                 rc = db_fail(db, mysql_stmt_errno(stmt),
@@ -422,7 +423,15 @@ db_exec(db_t *db, db_res_t *res, const char *sql, const char *types, ...)
         log_error("db: bad parameter types \"%s\" for: %.200s", types, sql);
         return DB_ERROR;
     }
-    return db_run(db, res, sql, &p);
+    return db_run(db, res, sql, p.bind, p.n);
+}
+
+
+int
+db_exec_bind(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
+    size_t nbind)
+{
+    return db_run(db, res, sql, bind, nbind);
 }
 
 
@@ -441,7 +450,7 @@ db_query_int(db_t *db, int64_t *out, const char *sql, const char *types, ...)
         log_error("db: bad parameter types \"%s\" for: %.200s", types, sql);
         return DB_ERROR;
     }
-    rc = db_run(db, &res, sql, &p);
+    rc = db_run(db, &res, sql, p.bind, p.n);
     if (rc != DB_OK) {
         return rc;
     }

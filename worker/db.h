@@ -85,6 +85,14 @@ int db_ping(db_t *db);
 int db_exec(db_t *db, db_res_t *res, const char *sql, const char *types,
     ...);
 
+/*
+ * db_exec() with the parameters already bound, for statements with more
+ * of them than a types string takes (DB_MAX_PARAMS): nbind entries of
+ * bind, which must stay valid during the call.
+ */
+int db_exec_bind(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
+    size_t nbind);
+
 /* 1 with a row, 0 at the end, DB_ERROR on failure. */
 int db_fetch(db_res_t *res);
 void db_res_free(db_res_t *res);

@@ -88,6 +88,20 @@ static const char  *hold_sql_templates[] = {
     " AND NOT (hold_id <=> ?) AND seat_id IN (%s)"
     " ORDER BY seat_id LOCK IN SHARE MODE",
 
+    /*
+     * HOLD_SQL_RECORD: performance, hold, seats.  The hold's seats by
+     * primary key, whose rows the claim has locked already: found through
+     * the hold_id index, the read took a next-key lock up to the highest
+     * hold id, which is where every concurrent claim inserts its own, so
+     * that all holds waited for each other's commit.
+     */
+    "INSERT INTO hold_seats (hold_id, performance_id, seat_id, price)"
+    " SELECT ps.hold_id, ps.performance_id, ps.seat_id, t.price"
+    " FROM performance_seats ps JOIN seats s ON s.id = ps.seat_id"
+    " JOIN price_tiers t ON t.id = s.tier_id"
+    " WHERE ps.performance_id = ? AND ps.hold_id = ? AND ps.seat_id IN (%s)"
+    " ORDER BY ps.seat_id",
+
     /* HOLD_SQL_UNCLAIM: performance, hold, seats */
     "UPDATE hold_seats SET released_at = UTC_TIMESTAMP(3)"
     " WHERE performance_id = ? AND claim = 1 AND hold_id <> ?"
@@ -307,35 +321,31 @@ hold_verdict(req_t *req, hold_ctx_t *c)
 static int
 hold_user_seats(req_t *req, int64_t perf, int64_t *count)
 {
-    int64_t  one;
-    int      rc;
+    int  rc;
 
     /*
      * Locking the user's row serialises one user's holds, so that two
-     * concurrent holds cannot both pass the limit.  The count below is
-     * the transaction's first consistent read, made after the lock, so
-     * it sees every hold the user committed before.
+     * concurrent holds cannot both pass the limit.  The counts are
+     * subqueries of the same statement, which MariaDB neither locks nor
+     * runs before the row is locked (they depend on it): they are the
+     * transaction's first consistent read, made after the lock, so they
+     * see every hold the user committed before.
      */
-    rc = db_query_int(req->db, &one,
-                      "SELECT id FROM users WHERE id = ? FOR UPDATE", "i",
-                      req->user->id);
-    if (rc != 1) {
-        return rc == 0 ? DB_ERROR : rc;
-    }
     rc = db_query_int(req->db, count,
                       "SELECT (SELECT COUNT(*) FROM holds h"
                       "  JOIN hold_seats hs ON hs.hold_id = h.id"
-                      "  WHERE h.user_id = ? AND h.performance_id = ?"
+                      "  WHERE h.user_id = u.id AND h.performance_id = ?"
                       "  AND h.status = 'active'"
                       "  AND h.expires_at > UTC_TIMESTAMP(3)"
                       "  AND hs.released_at IS NULL)"
                       " + (SELECT COUNT(*) FROM reservations r"
                       "  JOIN reservation_seats rs"
                       "   ON rs.reservation_id = r.id"
-                      "  WHERE r.user_id = ? AND r.performance_id = ?"
+                      "  WHERE r.user_id = u.id AND r.performance_id = ?"
                       "  AND r.status = 'confirmed'"
-                      "  AND rs.released_at IS NULL)",
-                      "iiii", req->user->id, perf, req->user->id, perf);
+                      "  AND rs.released_at IS NULL)"
+                      " FROM users u WHERE u.id = ? FOR UPDATE",
+                      "iii", perf, perf, req->user->id);
     return rc == 1 ? DB_OK : (rc == 0 ? DB_ERROR : rc);
 }
 
@@ -363,18 +373,23 @@ hold_find_taken(req_t *req, hold_ctx_t *c)
 
 
 static int
+hold_seats_record(req_t *req, hold_ctx_t *c)
+{
+    char  types[40];
+
+    return db_exec(req->db, NULL, hold_sql(HOLD_SQL_RECORD, c->seats.n),
+                   ids_types(types, "ii", c->seats.n), c->perf, c->hold_id,
+                   IDS16(&c->seats));
+}
+
+
+static int
 hold_seats_insert(req_t *req, hold_ctx_t *c)
 {
-    static const char  sql[] =
-        "INSERT INTO hold_seats (hold_id, performance_id, seat_id, price)"
-        " SELECT ps.hold_id, ps.performance_id, ps.seat_id, t.price"
-        " FROM performance_seats ps JOIN seats s ON s.id = ps.seat_id"
-        " JOIN price_tiers t ON t.id = s.tier_id"
-        " WHERE ps.hold_id = ? ORDER BY ps.seat_id";
     char  types[40];
     int   rc;
 
-    rc = db_exec(req->db, NULL, sql, "i", c->hold_id);
+    rc = hold_seats_record(req, c);
     if (rc != DB_DUPLICATE) {
         return rc;
     }
@@ -389,7 +404,7 @@ hold_seats_insert(req_t *req, hold_ctx_t *c)
     if (rc != DB_OK) {
         return rc;
     }
-    return db_exec(req->db, NULL, sql, "i", c->hold_id);
+    return hold_seats_record(req, c);
 }
 
 

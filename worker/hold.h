@@ -46,8 +46,9 @@ int hold_end(req_t *req, int64_t hold_id, int64_t performance_id,
 #define HOLD_SQL_PRECHECK  0
 #define HOLD_SQL_CLAIM     1
 #define HOLD_SQL_TAKEN     2
-#define HOLD_SQL_UNCLAIM   3
-#define HOLD_SQL_COUNT     4
+#define HOLD_SQL_RECORD    3
+#define HOLD_SQL_UNCLAIM   4
+#define HOLD_SQL_COUNT     5
 
 const char *hold_sql(int which, size_t n);
 

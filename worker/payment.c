@@ -34,6 +34,12 @@ typedef struct {
  * the performance's room.  The same statement says whether the key has a
  * stored answer, which is replayed before the room is asked: the first
  * payment has ended the room's session.  Returns 0, RESP_DONE or DB_*.
+ *
+ * The performance and the key are read in scalar subqueries, which
+ * MariaDB does not lock: joined, the performance's row was locked
+ * exclusively by every payment of the performance until its commit, so
+ * that all payments of a sale ran one at a time, and the key's absent
+ * entry took a gap lock that blocked other users' keys.
  */
 static int
 pay_lock_hold(req_t *req, pay_ctx_t *c)
@@ -45,19 +51,21 @@ pay_lock_hold(req_t *req, pay_ctx_t *c)
 
     rc = db_exec(req->db, &res,
                  "SELECT h.status, h.expires_at > UTC_TIMESTAMP(3),"
-                 " hs.seat_id, hs.price, h.performance_id, p.room,"
-                 " ik.user_id IS NOT NULL, " AUTH_USER_COLUMNS
-                 " FROM holds h JOIN performances p ON p.id = h.performance_id"
+                 " hs.seat_id, hs.price, h.performance_id,"
+                 " (SELECT p.room FROM performances p"
+                 "  WHERE p.id = h.performance_id),"
+                 " EXISTS (SELECT 1 FROM idempotency_keys ik"
+                 "  WHERE ik.user_id = h.user_id AND ik.idem_key = ?), "
+                 AUTH_USER_COLUMNS
+                 " FROM holds h"
                  " LEFT JOIN sessions sess ON " AUTH_SESSION_LIVE
                  " LEFT JOIN users usr ON usr.id = sess.user_id"
-                 " LEFT JOIN idempotency_keys ik ON ik.user_id = h.user_id"
-                 "  AND ik.idem_key = ?"
                  " LEFT JOIN hold_seats hs ON hs.hold_id = h.id"
                  "  AND hs.released_at IS NULL"
                  " WHERE h.id = ? AND h.user_id = ?"
-                 " ORDER BY hs.seat_id FOR UPDATE", "iisii",
-                 req->claim_session_id, req->claim_user_id,
-                 req->idempotency_key, c->hold_id, req->claim_user_id);
+                 " ORDER BY hs.seat_id FOR UPDATE", "siiii",
+                 req->idempotency_key, req->claim_session_id,
+                 req->claim_user_id, c->hold_id, req->claim_user_id);
     if (rc != DB_OK) {
         return rc;
     }

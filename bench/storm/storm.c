@@ -278,6 +278,12 @@ static event_t       *events;
 static uint32_t       nevents, events_cap;
 static uint64_t       events_dropped;
 static int64_t        t0_epoch_ms;
+
+/* The payment burst (--pay-at): its first request sent, last answered. */
+static int64_t        burst_first_us = -1;
+static int64_t        burst_last_us = -1;
+static uint64_t       burst_paid;
+static uint64_t       burst_answers;
 static uint64_t       fault_retries, places_lost, rejoins_total;
 static uint64_t       unknown_pays, unknown_seats;
 
@@ -1663,6 +1669,20 @@ chosen:
 }
 
 
+/*
+ * When a holder pays: after thinking, or with --pay-at not before that
+ * second, so that every holder pays in one burst and the burst measures
+ * how many payments a second the stack takes.
+ */
+static int64_t
+vu_pay_time(int64_t after_think)
+{
+    int64_t  burst = (int64_t) (opt.pay_at * 1e6);
+
+    return opt.pay_at > 0 && after_think < burst ? burst : after_think;
+}
+
+
 static void
 vu_on_hold(uint32_t u, int status, http_resp_t *r)
 {
@@ -1707,7 +1727,8 @@ vu_on_hold(uint32_t u, int status, http_resp_t *r)
             return;
         }
 
-        timer_set(u, now_us() + rnd_range_us(opt.think_min, opt.think_max));
+        timer_set(u, vu_pay_time(now_us()
+                                 + rnd_range_us(opt.think_min, opt.think_max)));
         return;
     }
 
@@ -1887,6 +1908,14 @@ vu_response(uint32_t u, int ep, int status, http_resp_t *r, int64_t t_sent)
         vu_on_hold(u, status, r);
         break;
     case EP_PAY:
+        if (opt.pay_at > 0 && t_sent >= (int64_t) (opt.pay_at * 1e6)) {
+            if (burst_first_us < 0 || t_sent < burst_first_us) {
+                burst_first_us = t_sent;
+            }
+            burst_last_us = now_us();
+            burst_answers++;
+            burst_paid += status == 201;
+        }
         vu_on_pay(u, status, r);
         break;
     default:
@@ -2651,6 +2680,15 @@ json_hist(FILE *f, const hist_t *h)
 }
 
 
+/* From the burst's first payment sent to its last answered. */
+static double
+burst_seconds(void)
+{
+    return burst_first_us < 0 ? 0.0
+           : (double) (burst_last_us - burst_first_us) / 1e6;
+}
+
+
 static int
 report(const char *tag, int64_t t_end)
 {
@@ -2849,6 +2887,15 @@ report(const char *tag, int64_t t_end)
                                 : -1.0);
     }
 
+    if (opt.pay_at > 0) {
+        printf("payment burst from %.1f s: %llu paid of %llu answers in "
+               "%.2f s, %.0f payments/s\n", opt.pay_at,
+               (unsigned long long) burst_paid,
+               (unsigned long long) burst_answers, burst_seconds(),
+               burst_seconds() > 0 ? (double) burst_paid / burst_seconds()
+                                   : 0.0);
+    }
+
     printf("admission order: %llu inversions among %llu places\n",
            (unsigned long long) inversions, (unsigned long long) checked);
     printf("wait estimate vs actual (%zu users shown one, %zu of them at "
@@ -2919,6 +2966,14 @@ report(const char *tag, int64_t t_end)
             opt.abandon_wait, opt.abandon_hold, opt.pay_late,
             opt.hold_seconds, opt.think_min, opt.think_max, opt.max_tickets,
             opt.spread, (unsigned long long) opt.seed);
+    if (opt.pay_at > 0) {
+        fprintf(f, "\"pay_burst\":{\"at_s\":%.1f,\"paid\":%llu,"
+                "\"answers\":%llu,\"seconds\":%.3f,\"per_second\":%.1f},\n",
+                opt.pay_at, (unsigned long long) burst_paid,
+                (unsigned long long) burst_answers, burst_seconds(),
+                burst_seconds() > 0 ? (double) burst_paid / burst_seconds()
+                                    : 0.0);
+    }
     fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%llu,\"rps\":%.1f,\n",
             elapsed, (unsigned long long) total_req,
             elapsed > 0 ? (double) total_req / elapsed : 0);
@@ -3194,6 +3249,9 @@ usage(void)
 "  --timeout S           per request\n"
 "  --leave F             done users who leave the room (DELETE), default 0.9\n"
 "  --status-path PATH    the room's ticket_status location (zone memory)\n"
+"  --pay-at S            holders pay from second S on, all at once: the\n"
+"                        burst's payments per second are reported\n"
+"                        (holds must outlive S: --hold-seconds)\n"
 "  --faults              faults are being injected: 5xx, connection errors\n"
 "                        and timeouts are counted (with their times, in\n"
 "                        <result>.events.tsv), users back off and retry;\n"
@@ -3228,7 +3286,7 @@ parse_options(int argc, char **argv)
         { "no-verify", 0, NULL, 13 },
         { "quiet", 0, NULL, 14 }, { "help", 0, NULL, 'h' },
         { "leave", 1, NULL, 15 }, { "status-path", 1, NULL, 16 },
-        { "faults", 0, NULL, 17 },
+        { "faults", 0, NULL, 17 }, { "pay-at", 1, NULL, 18 },
         { NULL, 0, NULL, 0 }
     };
 
@@ -3326,6 +3384,7 @@ parse_options(int argc, char **argv)
         case 15: opt.leave = atof(optarg); break;
         case 16: opt.status_path = optarg; break;
         case 17: opt.faults = 1; break;
+        case 18: opt.pay_at = atof(optarg); break;
         default: usage();
         }
     }

@@ -41,6 +41,8 @@ typedef struct {
     double       hold_seconds;    /* as the worker is configured */
     double       think_min;       /* seconds between steps */
     double       think_max;
+    double       pay_at;          /* >0: holders pay from this second on,
+                                     all at once (the payment burst) */
     double       request_timeout;
     uint32_t     max_tickets;     /* 1..4 seats per user */
     uint32_t     max_attempts;    /* hold attempts per user */

@@ -458,6 +458,23 @@ sub sql {
              grep { length } split /\n/, $out ];
 }
 
+# Runs SQL in the `ticket` database in a client of its own, in the
+# background (a transaction left open there holds its locks until the SQL
+# ends); returns the client's pid for waitpid.
+sub sql_background {
+    my ($self, $sql) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null' or die "stdout: $!";
+        open my $in, '|-', $self->_mysql_cmd, '--batch', 'ticket'
+            or die "mariadb: $!";
+        print $in $sql;
+        close $in;
+        POSIX::_exit($? == 0 ? 0 : 1);
+    }
+    return $pid;
+}
+
 sub sql_value {
     my ($self, $sql) = @_;
     my $rows = $self->sql($sql);
