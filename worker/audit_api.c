@@ -32,29 +32,12 @@ static pthread_once_t   audit_insert_once = PTHREAD_ONCE_INIT;
 static void
 audit_insert_build(void)
 {
-    static const char  head[] =
-        "INSERT INTO audit_log (actor_user_id, entity, entity_id,"
-        " performance_id, seat_id, user_id, action, before_json, after_json,"
-        " request_id) VALUES ";
-    static const char  row[] = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    size_t             size;
-    char              *sql;
-
     for (size_t n = 1; n <= AUDIT_ROWS_PER_INSERT; n++) {
-        size = sizeof(head) + n * sizeof(row) + 1;
-        sql = malloc(size);
-        if (sql == NULL) {
-            log_error("audit: out of memory building statements");
-            abort();
-        }
-        strcpy(sql, head);
-        for (size_t k = 0; k < n; k++) {
-            if (k > 0) {
-                strcat(sql, ",");
-            }
-            strcat(sql, row);
-        }
-        audit_insert_text[n] = sql;
+        audit_insert_text[n] = db_rows_sql(
+            "INSERT INTO audit_log (actor_user_id, entity, entity_id,"
+            " performance_id, seat_id, user_id, action, before_json,"
+            " after_json, request_id) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", n);
     }
 }
 
@@ -130,34 +113,6 @@ audit_batch_free(audit_batch_t *b)
 }
 
 
-/* Binds an integer, NULL when zero and zero means "does not apply". */
-static void
-audit_bind_int(MYSQL_BIND *bind, const int64_t *v, my_bool *null_if_zero)
-{
-    bind->buffer_type = MYSQL_TYPE_LONGLONG;
-    bind->buffer = (void *) v;
-    if (null_if_zero != NULL) {
-        *null_if_zero = *v == 0;
-        bind->is_null = null_if_zero;
-    }
-}
-
-
-/* Binds a string, NULL when s is NULL. */
-static void
-audit_bind_str(MYSQL_BIND *bind, const char *s, unsigned long *len,
-    my_bool *is_null)
-{
-    *len = s != NULL ? (unsigned long) strlen(s) : 0;
-    *is_null = s == NULL;
-    bind->buffer_type = MYSQL_TYPE_STRING;
-    bind->buffer = (void *) s;
-    bind->buffer_length = *len;
-    bind->length = len;
-    bind->is_null = is_null;
-}
-
-
 /* One INSERT of rows [from, from + n) of the batch. */
 static int
 audit_insert(db_t *db, audit_batch_t *b, size_t from, size_t n,
@@ -175,16 +130,16 @@ audit_insert(db_t *db, audit_batch_t *b, size_t from, size_t n,
         r = &b->rows[from + i];
         k = i * AUDIT_COLUMNS;
         c = &bind[k];
-        audit_bind_int(&c[0], actor, &null[k]);
-        audit_bind_str(&c[1], r->entity, &len[k + 1], &null[k + 1]);
-        audit_bind_int(&c[2], &r->entity_id, NULL);
-        audit_bind_int(&c[3], &r->performance_id, &null[k + 3]);
-        audit_bind_int(&c[4], &r->seat_id, &null[k + 4]);
-        audit_bind_int(&c[5], &r->user_id, &null[k + 5]);
-        audit_bind_str(&c[6], r->action, &len[k + 6], &null[k + 6]);
-        audit_bind_str(&c[7], r->before, &len[k + 7], &null[k + 7]);
-        audit_bind_str(&c[8], r->after, &len[k + 8], &null[k + 8]);
-        audit_bind_str(&c[9], request_id, &len[k + 9], &null[k + 9]);
+        db_bind_int(&c[0], actor, &null[k]);
+        db_bind_str(&c[1], r->entity, &len[k + 1], &null[k + 1]);
+        db_bind_int(&c[2], &r->entity_id, NULL);
+        db_bind_int(&c[3], &r->performance_id, &null[k + 3]);
+        db_bind_int(&c[4], &r->seat_id, &null[k + 4]);
+        db_bind_int(&c[5], &r->user_id, &null[k + 5]);
+        db_bind_str(&c[6], r->action, &len[k + 6], &null[k + 6]);
+        db_bind_str(&c[7], r->before, &len[k + 7], &null[k + 7]);
+        db_bind_str(&c[8], r->after, &len[k + 8], &null[k + 8]);
+        db_bind_str(&c[9], request_id, &len[k + 9], &null[k + 9]);
     }
     return db_exec_bind(db, NULL, audit_insert_text[n], bind,
                         n * AUDIT_COLUMNS);

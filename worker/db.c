@@ -435,6 +435,57 @@ db_exec_bind(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
 }
 
 
+void
+db_bind_int(MYSQL_BIND *bind, const int64_t *v, my_bool *null_if_zero)
+{
+    bind->buffer_type = MYSQL_TYPE_LONGLONG;
+    bind->buffer = (void *) v;
+    if (null_if_zero != NULL) {
+        *null_if_zero = *v == 0;
+        bind->is_null = null_if_zero;
+    }
+}
+
+
+void
+db_bind_str(MYSQL_BIND *bind, const char *s, unsigned long *len,
+    my_bool *is_null)
+{
+    *len = s != NULL ? (unsigned long) strlen(s) : 0;
+    *is_null = s == NULL;
+    bind->buffer_type = MYSQL_TYPE_STRING;
+    bind->buffer = (void *) s;
+    bind->buffer_length = *len;
+    bind->length = len;
+    bind->is_null = is_null;
+}
+
+
+char *
+db_rows_sql(const char *head, const char *row, size_t n)
+{
+    size_t  hlen = strlen(head), rlen = strlen(row);
+    char   *sql, *p;
+
+    sql = malloc(hlen + n * (rlen + 1) + 1);
+    if (sql == NULL) {
+        log_error("db: out of memory building a statement");
+        abort();
+    }
+    memcpy(sql, head, hlen);
+    p = sql + hlen;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0) {
+            *p++ = ',';
+        }
+        memcpy(p, row, rlen);
+        p += rlen;
+    }
+    *p = '\0';
+    return sql;
+}
+
+
 int
 db_query_int(db_t *db, int64_t *out, const char *sql, const char *types, ...)
 {

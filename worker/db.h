@@ -93,6 +93,22 @@ int db_exec(db_t *db, db_res_t *res, const char *sql, const char *types,
 int db_exec_bind(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
     size_t nbind);
 
+/*
+ * Fill one parameter of a db_exec_bind() array (zeroed first): an integer
+ * (NULL when zero, if null_if_zero is given) or a string (NULL when s is).
+ * The values, lengths and flags must outlive the call.
+ */
+void db_bind_int(MYSQL_BIND *bind, const int64_t *v, my_bool *null_if_zero);
+void db_bind_str(MYSQL_BIND *bind, const char *s, unsigned long *len,
+    my_bool *is_null);
+
+/*
+ * The text of a multi-row statement: head, then n copies of row separated
+ * by commas ("INSERT ... VALUES " and "(?, ?)").  Built once per process
+ * and row count, so it aborts when out of memory.
+ */
+char *db_rows_sql(const char *head, const char *row, size_t n);
+
 /* 1 with a row, 0 at the end, DB_ERROR on failure. */
 int db_fetch(db_res_t *res);
 void db_res_free(db_res_t *res);

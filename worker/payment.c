@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@ typedef struct {
     int64_t   reservation_id;
     int64_t   balance;
 } pay_ctx_t;
+
+static char            *pay_reservation_seats_sql[IDLIST_MAX + 1];
+static pthread_once_t   pay_reservation_seats_once = PTHREAD_ONCE_INIT;
 
 
 /*
@@ -127,7 +131,44 @@ pay_lock_hold(req_t *req, pay_ctx_t *c)
 }
 
 
-/* Sells the hold's seats to reservation c->reservation_id. */
+/* "INSERT ... VALUES" of n reservation seats, for n from 1 to IDLIST_MAX. */
+static void
+pay_reservation_seats_build(void)
+{
+    for (size_t n = 1; n <= IDLIST_MAX; n++) {
+        pay_reservation_seats_sql[n] = db_rows_sql(
+            "INSERT INTO reservation_seats (reservation_id, performance_id,"
+            " seat_id, price) VALUES ", "(?, ?, ?, ?)", n);
+    }
+}
+
+
+/* The reservation's seats at the prices of the hold, one statement. */
+static int
+pay_reservation_seats(req_t *req, pay_ctx_t *c)
+{
+    MYSQL_BIND  bind[IDLIST_MAX * 4];
+
+    pthread_once(&pay_reservation_seats_once, pay_reservation_seats_build);
+    memset(bind, 0, c->seats.n * 4 * sizeof(bind[0]));
+    for (size_t i = 0; i < c->seats.n; i++) {
+        db_bind_int(&bind[i * 4], &c->reservation_id, NULL);
+        db_bind_int(&bind[i * 4 + 1], &c->perf, NULL);
+        db_bind_int(&bind[i * 4 + 2], &c->seats.id[i], NULL);
+        db_bind_int(&bind[i * 4 + 3], &c->price[i], NULL);
+    }
+    return db_exec_bind(req->db, NULL, pay_reservation_seats_sql[c->seats.n],
+                        bind, c->seats.n * 4);
+}
+
+
+/*
+ * Sells the hold's seats to reservation c->reservation_id.  One statement
+ * sells the seats, ends the hold's claims on them and converts the hold:
+ * each live claim of the hold joined with its seat, which must still be
+ * the hold's and not expired, so 2n + 1 rows change (n seats, n claims,
+ * the hold) or the hold ran out between the check and now.
+ */
 static int
 pay_sell_seats(req_t *req, pay_ctx_t *c)
 {
@@ -135,45 +176,26 @@ pay_sell_seats(req_t *req, pay_ctx_t *c)
     int       rc;
 
     rc = db_exec(req->db, &res,
-                 "UPDATE performance_seats SET state = 'sold',"
-                 " reservation_id = ?, hold_id = NULL, hold_expires_at = NULL,"
-                 " updated_at = UTC_TIMESTAMP(3)"
-                 " WHERE hold_id = ? AND state = 'held'"
-                 " AND hold_expires_at > UTC_TIMESTAMP(3)",
-                 "ii", c->reservation_id, c->hold_id);
+                 "UPDATE holds h JOIN hold_seats hs ON hs.hold_id = h.id"
+                 "  AND hs.released_at IS NULL"
+                 " JOIN performance_seats ps"
+                 "  ON ps.performance_id = hs.performance_id"
+                 "  AND ps.seat_id = hs.seat_id AND ps.hold_id = h.id"
+                 "  AND ps.state = 'held'"
+                 "  AND ps.hold_expires_at > UTC_TIMESTAMP(3)"
+                 " SET ps.state = 'sold', ps.reservation_id = ?,"
+                 " ps.hold_id = NULL, ps.hold_expires_at = NULL,"
+                 " ps.updated_at = UTC_TIMESTAMP(3),"
+                 " hs.released_at = UTC_TIMESTAMP(3),"
+                 " h.status = 'converted', h.updated_at = UTC_TIMESTAMP(3)"
+                 " WHERE h.id = ?", "ii", c->reservation_id, c->hold_id);
     if (rc != DB_OK) {
         return rc;
     }
-    if (res.affected != c->seats.n) {
-        /* The hold ran out between the check and now. */
+    if (res.affected != 2 * c->seats.n + 1) {
         return resp_error(req, 410, "HOLD_EXPIRED", "this hold has expired");
     }
-    rc = db_exec(req->db, NULL,
-                 "INSERT INTO reservation_seats (reservation_id,"
-                 " performance_id, seat_id, price)"
-                 " SELECT ?, performance_id, seat_id, price FROM hold_seats"
-                 " WHERE hold_id = ? AND released_at IS NULL",
-                 "ii", c->reservation_id, c->hold_id);
-    if (rc != DB_OK) {
-        return rc;
-    }
-    /*
-     * One statement ends the hold's seat claims and converts it: the hold
-     * has live hold_seats rows (pay_lock_hold checked), so the join
-     * reaches the holds row too.
-     */
-    rc = db_exec(req->db, &res,
-                 "UPDATE holds h JOIN hold_seats hs ON hs.hold_id = h.id"
-                 " SET hs.released_at = UTC_TIMESTAMP(3),"
-                 " h.status = 'converted', h.updated_at = UTC_TIMESTAMP(3)"
-                 " WHERE h.id = ? AND hs.released_at IS NULL",
-                 "i", c->hold_id);
-    if (rc == DB_OK && res.affected != c->seats.n + 1) {
-        log_error("payment: converting hold %lld changed %llu rows",
-                  (long long) c->hold_id, (unsigned long long) res.affected);
-        return DB_ERROR;
-    }
-    return rc;
+    return pay_reservation_seats(req, c);
 }
 
 
