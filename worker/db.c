@@ -230,6 +230,40 @@ db_stmt(db_t *db, const char *sql, int *rc)
 }
 
 
+void
+db_bind_int(MYSQL_BIND *bind, const int64_t *v, my_bool *null_if_zero)
+{
+    bind->buffer_type = MYSQL_TYPE_LONGLONG;
+    bind->buffer = (void *) v;
+    if (null_if_zero != NULL) {
+        *null_if_zero = *v == 0;
+        bind->is_null = null_if_zero;
+    }
+}
+
+
+void
+db_bind_bytes(MYSQL_BIND *bind, const char *s, size_t n, unsigned long *len,
+    my_bool *is_null)
+{
+    *len = s != NULL ? (unsigned long) n : 0;
+    *is_null = s == NULL;
+    bind->buffer_type = MYSQL_TYPE_STRING;
+    bind->buffer = (void *) s;
+    bind->buffer_length = *len;
+    bind->length = len;
+    bind->is_null = is_null;
+}
+
+
+void
+db_bind_str(MYSQL_BIND *bind, const char *s, unsigned long *len,
+    my_bool *is_null)
+{
+    db_bind_bytes(bind, s, s != NULL ? strlen(s) : 0, len, is_null);
+}
+
+
 static int
 db_params_build(db_params_t *p, const char *types, va_list ap)
 {
@@ -247,24 +281,17 @@ db_params_build(db_params_t *p, const char *types, va_list ap)
         case 'i':
         case 'I':
             p->ival[i] = va_arg(ap, int64_t);
-            b->buffer_type = MYSQL_TYPE_LONGLONG;
-            b->buffer = &p->ival[i];
-            if (types[i] == 'I' && p->ival[i] == 0) {
-                p->is_null[i] = 1;
-            }
-            b->is_null = &p->is_null[i];
+            db_bind_int(b, &p->ival[i],
+                        types[i] == 'I' ? &p->is_null[i] : NULL);
             break;
         case 's':
+            s = va_arg(ap, const char *);
+            db_bind_str(b, s, &p->length[i], &p->is_null[i]);
+            break;
         case 'b':
             s = va_arg(ap, const char *);
-            p->length[i] = types[i] == 'b' ? (unsigned long) va_arg(ap, size_t)
-                           : (s != NULL ? (unsigned long) strlen(s) : 0);
-            b->buffer_type = MYSQL_TYPE_STRING;
-            b->buffer = (void *) s;
-            b->buffer_length = p->length[i];
-            b->length = &p->length[i];
-            p->is_null[i] = s == NULL;
-            b->is_null = &p->is_null[i];
+            db_bind_bytes(b, s, va_arg(ap, size_t), &p->length[i],
+                          &p->is_null[i]);
             break;
         default:
             return -1;
@@ -326,8 +353,8 @@ db_bind_result(db_t *db, db_res_t *res, MYSQL_STMT *stmt, MYSQL_RES *meta,
 }
 
 
-static int
-db_run(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
+int
+db_exec_bind(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
     size_t nbind)
 {
     MYSQL_STMT  *stmt;
@@ -423,42 +450,9 @@ db_exec(db_t *db, db_res_t *res, const char *sql, const char *types, ...)
         log_error("db: bad parameter types \"%s\" for: %.200s", types, sql);
         return DB_ERROR;
     }
-    return db_run(db, res, sql, p.bind, p.n);
+    return db_exec_bind(db, res, sql, p.bind, p.n);
 }
 
-
-int
-db_exec_bind(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
-    size_t nbind)
-{
-    return db_run(db, res, sql, bind, nbind);
-}
-
-
-void
-db_bind_int(MYSQL_BIND *bind, const int64_t *v, my_bool *null_if_zero)
-{
-    bind->buffer_type = MYSQL_TYPE_LONGLONG;
-    bind->buffer = (void *) v;
-    if (null_if_zero != NULL) {
-        *null_if_zero = *v == 0;
-        bind->is_null = null_if_zero;
-    }
-}
-
-
-void
-db_bind_str(MYSQL_BIND *bind, const char *s, unsigned long *len,
-    my_bool *is_null)
-{
-    *len = s != NULL ? (unsigned long) strlen(s) : 0;
-    *is_null = s == NULL;
-    bind->buffer_type = MYSQL_TYPE_STRING;
-    bind->buffer = (void *) s;
-    bind->buffer_length = *len;
-    bind->length = len;
-    bind->is_null = is_null;
-}
 
 
 char *
@@ -501,7 +495,7 @@ db_query_int(db_t *db, int64_t *out, const char *sql, const char *types, ...)
         log_error("db: bad parameter types \"%s\" for: %.200s", types, sql);
         return DB_ERROR;
     }
-    rc = db_run(db, &res, sql, p.bind, p.n);
+    rc = db_exec_bind(db, &res, sql, p.bind, p.n);
     if (rc != DB_OK) {
         return rc;
     }

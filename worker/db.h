@@ -95,12 +95,15 @@ int db_exec_bind(db_t *db, db_res_t *res, const char *sql, MYSQL_BIND *bind,
 
 /*
  * Fill one parameter of a db_exec_bind() array (zeroed first): an integer
- * (NULL when zero, if null_if_zero is given) or a string (NULL when s is).
+ * (NULL when zero, if null_if_zero is given), a string or n bytes (NULL
+ * when s is).  db_exec() binds its types string with these.
  * The values, lengths and flags must outlive the call.
  */
 void db_bind_int(MYSQL_BIND *bind, const int64_t *v, my_bool *null_if_zero);
 void db_bind_str(MYSQL_BIND *bind, const char *s, unsigned long *len,
     my_bool *is_null);
+void db_bind_bytes(MYSQL_BIND *bind, const char *s, size_t n,
+    unsigned long *len, my_bool *is_null);
 
 /*
  * The text of a multi-row statement: head, then n copies of row separated
