@@ -66,4 +66,25 @@ SKIP: {
 unlike($r->{error_log}, qr/\[(alert|emerg|crit)\]|exited on signal/,
        'the NGINX error log has no alert or crash');
 
+# The payment burst (--pay-at): every holder waits for second 8 and pays
+# then, and the burst's payments per second are reported.
+my $b = StormRun::run(profile => 'ci', out => $out, label => "burst-$$",
+                      hold_seconds => 60,
+                      args => ['--users', 300, '--seats', 2000,
+                               '--spread', 2000, '--abandon-wait', 0,
+                               '--abandon-hold', 0, '--pay-late', 0,
+                               '--pay-at', 8, '--duration', 25, '--quiet']);
+my $burst = $b->{result}{pay_burst};
+is($b->{exit}, 0, 'burst: the invariants hold') or diag($b->{output});
+ok($burst && $burst->{paid} > 0, 'burst: payments were made in the burst')
+    or diag($b->{output});
+SKIP: {
+    skip 'no burst to check', 3 unless $burst && $burst->{paid} > 0;
+    is($burst->{answers}, $b->{result}{endpoints}{pay}{status}{201},
+       'burst: every payment was sent in the burst, none before');
+    is($burst->{paid}, $burst->{answers}, 'burst: every payment succeeded');
+    cmp_ok($burst->{per_second}, '>', 0,
+           "burst: $burst->{per_second} payments/s reported");
+}
+
 done_testing;

@@ -2689,6 +2689,13 @@ burst_seconds(void)
 }
 
 
+static double
+burst_per_second(void)
+{
+    return burst_seconds() > 0 ? (double) burst_paid / burst_seconds() : 0.0;
+}
+
+
 static int
 report(const char *tag, int64_t t_end)
 {
@@ -2892,8 +2899,7 @@ report(const char *tag, int64_t t_end)
                "%.2f s, %.0f payments/s\n", opt.pay_at,
                (unsigned long long) burst_paid,
                (unsigned long long) burst_answers, burst_seconds(),
-               burst_seconds() > 0 ? (double) burst_paid / burst_seconds()
-                                   : 0.0);
+               burst_per_second());
     }
 
     printf("admission order: %llu inversions among %llu places\n",
@@ -2971,8 +2977,7 @@ report(const char *tag, int64_t t_end)
                 "\"answers\":%llu,\"seconds\":%.3f,\"per_second\":%.1f},\n",
                 opt.pay_at, (unsigned long long) burst_paid,
                 (unsigned long long) burst_answers, burst_seconds(),
-                burst_seconds() > 0 ? (double) burst_paid / burst_seconds()
-                                    : 0.0);
+                burst_per_second());
     }
     fprintf(f, "\"elapsed_s\":%.3f,\"requests\":%llu,\"rps\":%.1f,\n",
             elapsed, (unsigned long long) total_req,
@@ -3398,7 +3403,8 @@ parse_options(int argc, char **argv)
         || opt.connections == 0 || opt.duration <= 0 || opt.duration > 3600
         || opt.max_tickets < 1 || opt.max_tickets > MAX_TICKETS
         || opt.max_attempts < 1 || opt.max_attempts > 250
-        || opt.think_min < 0 || opt.think_max < opt.think_min)
+        || opt.think_min < 0 || opt.think_max < opt.think_min
+        || opt.pay_at < 0)
     {
         usage();
     }
