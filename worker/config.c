@@ -29,6 +29,7 @@ conf_defaults(worker_conf_t *conf)
     conf->max_body = 65536;
     conf->hold_seconds = 300;
     conf->max_seats_per_user = 4;
+    conf->taken_cache_ms = 1000;
     conf->login_max_failures = 10;
     conf->login_window = 900;
     conf->sweep_interval = 5;
@@ -176,6 +177,9 @@ conf_set(worker_conf_t *conf, const char *key, const char *value)
     }
     if (strcmp(key, "hold_seconds") == 0) {
         return conf_int(&conf->hold_seconds, value, 1, 3600);
+    }
+    if (strcmp(key, "taken_cache_ms") == 0) {
+        return conf_int(&conf->taken_cache_ms, value, 0, 5000);
     }
     if (strcmp(key, "max_seats_per_user") == 0) {
         return conf_int(&conf->max_seats_per_user, value, 1, 16);

@@ -42,6 +42,7 @@ typedef struct {
     /* Holds and the sweeper (hold.c, sweeper.c). */
     int     hold_seconds;
     int     max_seats_per_user;
+    int     taken_cache_ms;         /* taken.h; 0: off */
 
     /*
      * Failed log-ins allowed per e-mail within login_window seconds

@@ -9,6 +9,7 @@
 #include "idempotency.h"
 #include "idlist.h"
 #include "log.h"
+#include "worker.h"
 
 #define ISO_FMT      "'%Y-%m-%dT%H:%i:%sZ'"
 #define SQL_MAX_IDS  16
@@ -64,7 +65,9 @@ static const char  *hold_sql_templates[] = {
     " ps.seat_id, ps.hold_id,"
     " ps.state = 'available' OR (ps.state = 'held'"
     "  AND ps.hold_expires_at <= UTC_TIMESTAMP(3)),"
-    " t.price, p.room, ik.user_id IS NOT NULL, " AUTH_USER_COLUMNS
+    " t.price, p.room, ik.user_id IS NOT NULL, " AUTH_USER_COLUMNS ","
+    " IF(ps.state = 'held', TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(3),"
+    "  ps.hold_expires_at) DIV 1000, NULL)"
     " FROM performances p"
     " LEFT JOIN sessions sess ON " AUTH_SESSION_LIVE
     " LEFT JOIN users usr ON usr.id = sess.user_id"
@@ -210,6 +213,31 @@ hold_unavailable(req_t *req, const idlist_t *taken)
 
 
 /*
+ * Tells the process's cache (taken.h) that these seats are taken now, for
+ * left_ms[i] more milliseconds at most (their hold's remaining time; NULL:
+ * held or sold for longer than the cache keeps anything).
+ */
+static void
+hold_seats_taken(req_t *req, const hold_ctx_t *c, const idlist_t *seats,
+    const int64_t *left_ms)
+{
+    if (req->thr != NULL && req->thr->taken != NULL && seats->n > 0) {
+        taken_cache_put(req->thr->taken, c->perf, seats, left_ms,
+                        c->has_room ? c->room : NULL, taken_now_ms());
+    }
+}
+
+
+void
+hold_seats_freed(req_t *req, int64_t perf, const idlist_t *seats)
+{
+    if (req->thr != NULL && req->thr->taken != NULL) {
+        taken_cache_forget(req->thr->taken, perf, seats);
+    }
+}
+
+
+/*
  * Reads the session, the key, the performance and the seats without
  * locking: who is asking, whether the key was answered already, whether
  * the sale is open, its waiting room, what each seat costs and whether it
@@ -226,6 +254,7 @@ hold_precheck(req_t *req, hold_ctx_t *c)
     char      seen[IDLIST_MAX] = { 0 }, busy[IDLIST_MAX] = { 0 };
     char      types[40];
     int64_t   hs = req->conf->hold_seconds, sid;
+    int64_t   left[IDLIST_MAX], taken_left[IDLIST_MAX];
     int       rc, rows = 0;
 
     /* The performance's parameter follows the IN list. */
@@ -267,6 +296,7 @@ hold_precheck(req_t *req, hold_ctx_t *c)
         c->prev_hold[k] = db_is_null(&res, 4) ? 0 : db_int(&res, 4);
         c->total += c->price[k];
         busy[k] = db_int(&res, 5) == 0;
+        left[k] = db_is_null(&res, 13) ? INT64_MAX : db_int(&res, 13);
     }
     db_res_free(&res);
     if (rc != 0) {
@@ -284,6 +314,7 @@ hold_precheck(req_t *req, hold_ctx_t *c)
     /* Named in the order of the list, whatever order the rows came in. */
     for (k = 0; k < c->seats.n; k++) {
         if (busy[k]) {
+            taken_left[c->taken.n] = left[k];
             c->taken.id[c->taken.n++] = c->seats.id[k];
         }
     }
@@ -293,7 +324,62 @@ hold_precheck(req_t *req, hold_ctx_t *c)
         }
         c->unknown = c->seats.id[k < c->seats.n ? k : 0];
     }
+    if (c->open) {
+        hold_seats_taken(req, c, &c->taken, taken_left);
+    }
     return 0;
+}
+
+
+/*
+ * Refuses, without the pre-check, a request naming a seat this process
+ * saw taken within taken_cache_ms (see taken.h).  What the cache cannot
+ * know is read in one small statement: whether the session is live and
+ * whether the key has an answer to replay.  Returns 0 when the pre-check
+ * must decide (no seat known taken, or a replay), RESP_DONE after 401,
+ * 403 or 409, or DB_*.
+ */
+static int
+hold_refuse_known(req_t *req, hold_ctx_t *c)
+{
+    taken_cache_t  *tc = req->thr != NULL ? req->thr->taken : NULL;
+    db_res_t        res;
+    int             rc, authenticated = 0, answered = 0;
+
+    if (tc == NULL
+        || taken_cache_get(tc, c->perf, &c->seats, &c->taken, c->room,
+                           &c->has_room, taken_now_ms()) == 0)
+    {
+        return 0;
+    }
+    rc = db_exec(req->db, &res,
+                 "SELECT " AUTH_USER_COLUMNS ", ik.user_id IS NOT NULL"
+                 " FROM sessions sess JOIN users usr ON usr.id = sess.user_id"
+                 " LEFT JOIN idempotency_keys ik"
+                 "  ON ik.user_id = sess.user_id AND ik.idem_key = ?"
+                 " WHERE " AUTH_SESSION_LIVE, "sii", req->idempotency_key,
+                 req->claim_session_id, req->claim_user_id);
+    if (rc != DB_OK) {
+        return rc;
+    }
+    rc = db_fetch(&res);
+    if (rc == 1) {
+        authenticated = auth_adopt(req, &res, 0);
+        answered = db_int(&res, 4) != 0;
+    }
+    db_res_free(&res);
+    if (rc < 0) {
+        return DB_ERROR;
+    }
+    if (!authenticated) {
+        return auth_refuse(req);
+    }
+    if (answered) {
+        return 0;
+    }
+    rc = performance_room_allows(req, c->has_room ? c->room : NULL,
+                                 strlen(c->room));
+    return rc != 0 ? rc : hold_unavailable(req, &c->taken);
 }
 
 
@@ -544,9 +630,13 @@ h_hold_create(req_t *req)
     /*
      * The pre-check looks the key up itself; a refusal it decides is not
      * stored (see idempotency.h), so most attempts at a contended seat
-     * cost this one statement.
+     * cost this one statement, and those at a seat this process saw taken
+     * a moment ago a smaller one (hold_refuse_known()).
      */
     rc = idem_start(req, &st, 0);
+    if (rc == 0) {
+        rc = hold_refuse_known(req, c);
+    }
     if (rc == 0) {
         rc = hold_precheck(req, c);
     }
@@ -562,6 +652,12 @@ h_hold_create(req_t *req)
     }
     if (rc == 0) {
         rc = idem_tx(req, &st, hold_create_tx, c);
+        if (req->status == 201) {
+            hold_seats_taken(req, c, &c->seats, NULL);
+        } else if (req->status == 409) {
+            /* Lost a seat between the pre-check and the claim. */
+            hold_seats_taken(req, c, &c->taken, NULL);
+        }
     }
     free(c);
     return rc;
@@ -646,6 +742,7 @@ hold_end(req_t *req, int64_t hold_id, int64_t performance_id,
     }
 
     if (seats.n > 0) {
+        hold_seats_freed(req, performance_id, &seats);
         rc = db_exec(req->db, NULL,
                      "UPDATE performance_seats SET state = 'available',"
                      " hold_id = NULL, hold_expires_at = NULL,"

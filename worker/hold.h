@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "idlist.h"
 #include "req.h"
 
 /* POST /api/performances/{id}/holds {seat_ids:[...]} + Idempotency-Key */
@@ -37,6 +38,12 @@ int h_hold_release(req_t *req);
  */
 int hold_end(req_t *req, int64_t hold_id, int64_t performance_id,
     int64_t user_id, const char *status, int64_t actor);
+
+/*
+ * Tells the process's cache of taken seats (taken.h) that these seats of
+ * the performance are free again, so that its refusals stop at once.
+ */
+void hold_seats_freed(req_t *req, int64_t perf, const idlist_t *seats);
 
 /*
  * SQL text with "%s" standing for an IN list, for n placeholders (1 to

@@ -131,6 +131,7 @@ main(int argc, char **argv)
     static worker_conf_t   conf;
     static ticket_key_t   *keys[2];
     thread_ctx_t          *threads;
+    taken_cache_t         *taken = NULL;
     const char            *conf_path = NULL;
     pthread_t             *tids;
     size_t                 nkeys;
@@ -210,7 +211,12 @@ main(int argc, char **argv)
 
     threads = calloc((size_t) nthreads, sizeof(*threads));
     tids = calloc((size_t) nthreads, sizeof(*tids));
-    if (threads == NULL || tids == NULL) {
+    if (conf.taken_cache_ms > 0) {
+        taken = taken_cache_create(conf.taken_cache_ms);
+    }
+    if (threads == NULL || tids == NULL
+        || (conf.taken_cache_ms > 0 && taken == NULL))
+    {
         log_error("out of memory");
         return 1;
     }
@@ -225,6 +231,7 @@ main(int argc, char **argv)
         t->nkeys = nkeys;
         t->listen_fd = l->fd;
         t->accept_mutex = &l->accept_mutex;
+        t->taken = taken;
         t->seed = (unsigned) time(NULL) ^ (unsigned) (i * 2654435761u)
                   ^ (unsigned) getpid();
         t->crypt = calloc(1, sizeof(*t->crypt));
@@ -275,6 +282,7 @@ main(int argc, char **argv)
     }
     free(threads);
     free(tids);
+    taken_cache_free(taken);
     db_library_end();
     return 0;
 }

@@ -5,6 +5,7 @@
 #include "audit_api.h"
 #include "balance.h"
 #include "catalogue.h"
+#include "hold.h"
 #include "idlist.h"
 #include "outbox.h"
 #include "reservation.h"
@@ -221,6 +222,7 @@ cancel_tx(req_t *req, void *arg)
         return rc == CANCEL_DONE ? 0 : rc;
     }
 
+    hold_seats_freed(req, c->perf, &c->seats);
     rc = db_exec(req->db, NULL,
                  "UPDATE performance_seats SET state = 'available',"
                  " reservation_id = NULL, hold_id = NULL,"

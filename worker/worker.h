@@ -1,7 +1,8 @@
 /*
  * Per-thread state.  Each thread owns one of these for its whole life: its
  * database connection with the prepared statements, the scratch space for
- * password hashing and the seat-map cache.  Nothing in it is shared.
+ * password hashing and the seat-map cache.  Nothing in it is shared but
+ * the process's cache of taken seats (taken.h), which locks itself.
  */
 
 #ifndef WORKER_WORKER_H
@@ -15,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "router.h"
+#include "taken.h"
 #include "ticket_token.h"
 
 typedef struct seatmap_cache_s  seatmap_cache_t;
@@ -30,6 +32,7 @@ struct thread_ctx_s {
     pthread_mutex_t      *accept_mutex;   /* one per listening socket */
     struct crypt_data    *crypt;      /* about 32 KB, hence not on a stack */
     seatmap_cache_t      *seatmaps;
+    taken_cache_t        *taken;      /* the process's, shared; or NULL */
     uint64_t              served;
     unsigned              seed;
 };
