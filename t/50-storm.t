@@ -31,7 +31,7 @@ is($r->{exit}, 0, 'the storm reports its invariants hold')
 cmp_ok($took, '<', 120, sprintf('bounded: the whole run took %.0f s', $took));
 
 SKIP: {
-    skip 'no result to check', 14 unless $j;
+    skip 'no result to check', 17 unless $j;
 
     cmp_ok($j->{seats_sold}, '>', 0, "seats were sold ($j->{seats_sold})");
     is($j->{seats_sold}, $j->{seats_total}, 'every seat was sold')
@@ -56,6 +56,14 @@ SKIP: {
     is($db->{ledger_mismatches}, 0, 'database: every ledger sums to its balance');
     is($db->{balance_mismatches}, 0,
        'database: every balance is the opening balance less the payments');
+
+    my $told = $j->{payments_told} // {};
+    ok($told->{checked} && $told->{told} > 0,
+       "each payment a buyer was told of was looked up ($told->{told})");
+    is($told->{found}, $told->{told},
+       'each is in the database as told: that buyer, that amount');
+    is($told->{missing} + $told->{wrong} + $told->{no_id}, 0,
+       'none missing, none another buyer\'s, none without an id');
 
     my %status = %{ $j->{status} // {} };
     my $fivexx = 0;

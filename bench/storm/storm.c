@@ -107,6 +107,8 @@ typedef struct {
     uint64_t   snap_gen;
     int64_t    hold_id;
     int64_t    amount;
+    int64_t    paid_id;        /* payment id an answer told; -1: none */
+    int64_t    paid_amount;    /* the amount counted for it */
     int64_t    t_join;         /* us since the start: join sent */
     int64_t    t_joined;       /* join answered */
     int64_t    t_wait_last;    /* last poll answered "waiting": sent at */
@@ -1814,6 +1816,9 @@ vu_on_pay(uint32_t u, int status, http_resp_t *r)
 
         pay_ok++;
         money_charged_client += amount;
+        v->paid_amount = amount;
+        v->paid_id = json_get_int(r->body, r->body_len, "payment.id", &id)
+                     == 0 ? id : -1;
 
         /* The seats the reservation names, or else the ones held. */
         n = 0;
@@ -2574,6 +2579,133 @@ pct(int64_t *v, size_t n, double q)
 }
 
 
+/*
+ * Every payment a buyer was told succeeded, checked against the database:
+ * the payment the answer names must exist, have succeeded, belong to that
+ * buyer and be of the amount counted.  Catches what the totals cannot: an
+ * answer for a payment that was never committed, or another buyer's
+ * answer delivered to this one.
+ */
+typedef struct {
+    uint64_t   told;           /* successful payment answers */
+    uint64_t   no_id;          /* ... naming no payment */
+    uint64_t   found;          /* ... matching a payment in the database */
+    uint64_t   missing;        /* ... naming none the database has */
+    uint64_t   wrong;          /* ... another user's or another amount */
+    int        ok;
+} pay_check_t;
+
+typedef struct {
+    pay_check_t  *pc;
+    uint32_t     *by_id;       /* users sorted by paid_id */
+    size_t        n;
+} pay_rows_t;
+
+
+static int
+pay_cmp(const void *a, const void *b)
+{
+    int64_t  x = users[*(const uint32_t *) a].paid_id;
+    int64_t  y = users[*(const uint32_t *) b].paid_id;
+
+    return x < y ? -1 : x > y;
+}
+
+
+/* One row "id user_id amount" of a succeeded payment the answers named. */
+static int
+pay_row_check(void *ctx, char *line)
+{
+    pay_rows_t  *pr = ctx;
+    long long    id, user, amount;
+    size_t       lo = 0, hi = pr->n, mid;
+    vu_t        *v;
+
+    if (sscanf(line, "%lld\t%lld\t%lld", &id, &user, &amount) != 3) {
+        return 0;
+    }
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+
+        if (users[pr->by_id[mid]].paid_id < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    for ( ; lo < pr->n && users[pr->by_id[lo]].paid_id == id; lo++) {
+        v = &users[pr->by_id[lo]];
+
+        if ((long long) v->user_id == user && v->paid_amount == amount) {
+            pr->pc->found++;
+
+        } else {
+            pr->pc->wrong++;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+pay_verify(pay_check_t *pc)
+{
+    pay_rows_t  pr;
+    uint32_t    u;
+    size_t      len, cap;
+    char       *sql, *p;
+
+    memset(pc, 0, sizeof(*pc));
+    pr.pc = pc;
+    pr.n = 0;
+    pr.by_id = malloc((nusers + 1) * sizeof(uint32_t));
+    cap = 128 + (size_t) nusers * 21;
+    sql = malloc(cap);
+
+    if (pr.by_id == NULL || sql == NULL) {
+        free(pr.by_id);
+        free(sql);
+        return;
+    }
+
+    for (u = 0; u < nusers; u++) {
+        if (users[u].paid_id > 0) {
+            pr.by_id[pr.n++] = u;
+
+        } else if (users[u].paid_id < 0) {
+            pc->no_id++;
+        }
+    }
+
+    pc->told = pr.n + pc->no_id;
+    qsort(pr.by_id, pr.n, sizeof(uint32_t), pay_cmp);
+
+    len = (size_t) snprintf(sql, cap, "SELECT id, user_id, amount FROM"
+                            " payments WHERE status = 'succeeded' AND id IN"
+                            " (0");
+    p = sql + len;
+
+    for (size_t i = 0; i < pr.n; i++) {
+        p += snprintf(p, cap - (size_t) (p - sql), ",%lld",
+                      (long long) users[pr.by_id[i]].paid_id);
+    }
+
+    snprintf(p, cap - (size_t) (p - sql), ");\n");
+
+    if (storm_sql_query(&opt, sql, pay_row_check, &pr) == 0) {
+        pc->ok = 1;
+        pc->missing = pr.n - pc->found - pc->wrong;
+    }
+
+    free(sql);
+    free(pr.by_id);
+}
+
+
 typedef struct {
     long long  sold_rows;
     long long  sold_distinct;
@@ -2711,6 +2843,7 @@ report(const char *tag, int64_t t_end)
     struct tm    tm;
     FILE        *f, *t;
     db_check_t   db;
+    pay_check_t  pc;
     uint64_t     hung;
 
     elapsed = (double) t_end / 1e6;
@@ -2780,9 +2913,11 @@ report(const char *tag, int64_t t_end)
 
     if (opt.verify && opt.db_socket != NULL) {
         db_verify(&db, tag);
+        pay_verify(&pc);
 
     } else {
         memset(&db, 0, sizeof(db));
+        memset(&pc, 0, sizeof(pc));
     }
 
     memset(st_total, 0, sizeof(st_total));
@@ -2936,6 +3071,14 @@ report(const char *tag, int64_t t_end)
                db.payments_n, db.payments_sum, db.sold_prices_sum,
                db.reservations_total, db.ledger_mismatch,
                db.balance_mismatch);
+        printf("payments told to buyers: %llu, %s: %llu in the database as "
+               "told, %llu missing, %llu another buyer's or amount, %llu "
+               "naming no payment\n", (unsigned long long) pc.told,
+               pc.ok ? "checked" : "CHECK FAILED",
+               (unsigned long long) pc.found,
+               (unsigned long long) pc.missing,
+               (unsigned long long) pc.wrong,
+               (unsigned long long) pc.no_id);
     }
 
     /* Files. */
@@ -3095,6 +3238,13 @@ report(const char *tag, int64_t t_end)
                 db.live_claims_dup, db.seats_total, db.payments_n,
                 db.payments_sum, db.sold_prices_sum, db.reservations_total,
                 db.ledger_mismatch, db.balance_mismatch);
+        fprintf(f, "\"payments_told\":{\"checked\":%s,\"told\":%llu,"
+                "\"found\":%llu,\"missing\":%llu,\"wrong\":%llu,"
+                "\"no_id\":%llu},\n", pc.ok ? "true" : "false",
+                (unsigned long long) pc.told, (unsigned long long) pc.found,
+                (unsigned long long) pc.missing,
+                (unsigned long long) pc.wrong,
+                (unsigned long long) pc.no_id);
     }
 
     fprintf(f, "\"series\":\"%s\"\n}\n",
@@ -3214,6 +3364,12 @@ report(const char *tag, int64_t t_end)
                > (long long) unknown_seats)
         {
             printf("FAIL: the database disagrees (see above)\n");
+            failed = 1;
+        }
+
+        if (!pc.ok || pc.missing != 0 || pc.wrong != 0 || pc.no_id != 0) {
+            printf("FAIL: a buyer was told of a payment the database does"
+                   " not have as told\n");
             failed = 1;
         }
     }
