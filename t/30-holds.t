@@ -194,34 +194,34 @@ $t->sql("UPDATE performances SET room = NULL WHERE id = $perf");
 # A seat the worker saw taken is refused from its memory for at most
 # taken_cache_ms (1 s by default) or until the seat's hold ends, after one
 # statement for what memory cannot know: the session and the key.
-my ($d, $e, $f) = make_users($t, 3, balance => 1000000);
+my ($holder, $rival, $leaver) = make_users($t, 3, balance => 1000000);
 my $key = "taken-$$";
-$r = hold($d, [$seat[47]], key => $key);
+$r = hold($holder, [$seat[47]], key => $key);
 is($r->{status}, 201, 'a hold') or diag($r->{body});
-my $hd = $r->{json};
-$r = hold($d, [$seat[47]], key => $key);
+my $held = $r->{json};
+$r = hold($holder, [$seat[47]], key => $key);
 is($r->{status}, 201, 'its key replays the hold, seat known taken or not');
-is($r->{json}{id}, $hd->{id}, 'the same hold');
-$r = hold($e, [$seat[48], $seat[47]]);
+is($r->{json}{id}, $held->{id}, 'the same hold');
+$r = hold($rival, [$seat[48], $seat[47]]);
 is($r->{status}, 409, 'another buyer is refused');
 is_deeply($r->{json}{error}{seat_ids}, [$seat[47]], 'naming the taken seat');
 is(seat_state($seat[48]), 'available', 'and gets nothing');
-$r = $t->del('/api/sessions', cookie => $f->{cookie});
+$r = $t->del('/api/sessions', cookie => $leaver->{cookie});
 is($r->{status}, 204, 'a buyer logs out') or diag($r->{body});
-$r = hold($f, [$seat[47]]);
+$r = hold($leaver, [$seat[47]]);
 is($r->{status}, 401, 'a logged-out session gets 401, not the refusal');
 
 # Another worker process ends the hold (here SQL does what hold_end does):
 # this process keeps refusing the seat for at most the cache's lifetime.
 my $t0 = time;
-$r = hold($e, [$seat[47]]);
+$r = hold($rival, [$seat[47]]);
 is($r->{status}, 409, 'refused again');
 $t->sql("UPDATE performance_seats SET state = 'available', hold_id = NULL,"
-        . " hold_expires_at = NULL WHERE hold_id = $hd->{id}");
+        . " hold_expires_at = NULL WHERE hold_id = $held->{id}");
 $t->sql("UPDATE hold_seats SET released_at = UTC_TIMESTAMP(3)"
-        . " WHERE hold_id = $hd->{id}");
-$t->sql("UPDATE holds SET status = 'released' WHERE id = $hd->{id}");
-$r = hold($e, [$seat[47]]);
+        . " WHERE hold_id = $held->{id}");
+$t->sql("UPDATE holds SET status = 'released' WHERE id = $held->{id}");
+$r = hold($rival, [$seat[47]]);
 SKIP: {
     skip 'the machine took longer than the cache lifetime', 1
         if time - $t0 > 0.8;
@@ -229,25 +229,25 @@ SKIP: {
        . ' memory within the lifetime');
 }
 sleep 1.05;
-$r = hold($e, [$seat[47]]);
+$r = hold($rival, [$seat[47]]);
 is($r->{status}, 201, 'and held once the lifetime is over')
     or diag($r->{body});
-my $he = $r->{json};
+my $rival_hold = $r->{json};
 
 # Seats this process frees are forgotten at once.
-$r = hold($d, [$seat[47]]);
+$r = hold($holder, [$seat[47]]);
 is($r->{status}, 409, 'known taken');
-$r = $t->del("/api/holds/$he->{id}", cookie => $e->{cookie});
+$r = $t->del("/api/holds/$rival_hold->{id}", cookie => $rival->{cookie});
 is($r->{status}, 204, 'released') or diag($r->{body});
-$r = hold($d, [$seat[47]]);
+$r = hold($holder, [$seat[47]]);
 is($r->{status}, 201, 'held by the next buyer at once') or diag($r->{body});
 
 # A hold's seat is refused from memory only until the hold ends.
-my $hd2 = $r->{json};
-$r = hold($e, [$seat[47]]);
+my $held2 = $r->{json};
+$r = hold($rival, [$seat[47]]);
 is($r->{status}, 409, 'refused while held');
 TicketTest::wait_until('the hold ends', 5, sub {
-    hold($e, [$seat[47]])->{status} == 201
+    hold($rival, [$seat[47]])->{status} == 201
 });
 pass('held by another buyer as soon as the hold expired');
 

@@ -32,7 +32,6 @@ typedef struct {
     const char       *path;
     int               fd;
     int               threads;
-    pthread_mutex_t   accept_mutex;
 } listener_t;
 
 
@@ -108,10 +107,6 @@ listener_open(listener_t *l, const worker_conf_t *conf)
     }
     if (chmod(l->path, (mode_t) conf->socket_mode) != 0) {
         log_warn("chmod %s failed", l->path);
-    }
-    if (pthread_mutex_init(&l->accept_mutex, NULL) != 0) {
-        log_error("pthread_mutex_init failed");
-        return -1;
     }
     return 0;
 }
@@ -230,7 +225,6 @@ main(int argc, char **argv)
         t->keys = keys;
         t->nkeys = nkeys;
         t->listen_fd = l->fd;
-        t->accept_mutex = &l->accept_mutex;
         t->taken = taken;
         t->seed = (unsigned) time(NULL) ^ (unsigned) (i * 2654435761u)
                   ^ (unsigned) getpid();

@@ -11,13 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "auth.h"
 #include "log.h"
 #include "origin.h"
 #include "req.h"
 #include "worker.h"
+
+/* How long a connection may keep a thread waiting for its request. */
+#define SERVER_READ_TIMEOUT_S  5
 
 /* Set once by server_stop(); threads read it after accept fails. */
 static _Atomic int       server_stopping;
@@ -403,14 +408,55 @@ drain_input(FCGX_Request *fr)
 }
 
 
+/*
+ * Accepts the next connection from NGINX; the fd, or -1 once the server
+ * stops.  Linux hands each connection to exactly one thread blocked in
+ * accept(), so the threads of a socket need no lock around it (libfcgi's
+ * own accept must be serialised, and held its lock while it read the
+ * request too).  The receive timeout bounds how long a connection that
+ * sends nothing can keep a thread: NGINX sends the whole request at once.
+ */
+static int
+accept_connection(thread_ctx_t *thr)
+{
+    struct timeval  limit = { SERVER_READ_TIMEOUT_S, 0 };
+    int             fd;
+
+    for (;;) {
+        fd = accept4(thr->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            break;
+        }
+        if (server_stopping) {
+            return -1;
+        }
+        if (errno != EINTR && errno != ECONNABORTED) {
+            log_error("thread %d: accept failed: %s", thr->id,
+                      strerror(errno));
+            /* EMFILE and the like: give the process time to recover. */
+            usleep(10000);
+        }
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit)) != 0)
+    {
+        log_warn("thread %d: SO_RCVTIMEO: %s", thr->id, strerror(errno));
+    }
+    return fd;
+}
+
+
 void *
 server_thread(void *arg)
 {
     thread_ctx_t  *thr = arg;
     FCGX_Request   fr;
-    int            rc;
+    int            fd;
 
-    if (FCGX_InitRequest(&fr, thr->listen_fd, 0) != 0) {
+    /*
+     * No listening socket for libfcgi: this loop accepts, and hands
+     * libfcgi a connected fd to read the request from.
+     */
+    if (FCGX_InitRequest(&fr, -1, 0) != 0) {
         log_error("thread %d: FCGX_InitRequest failed", thr->id);
         return NULL;
     }
@@ -420,24 +466,31 @@ server_thread(void *arg)
         log_warn("thread %d: database not reachable yet", thr->id);
     }
 
-    for (;;) {
+    while ((fd = accept_connection(thr)) >= 0) {
         /*
-         * libfcgi's accept is serialised across the threads of a socket,
-         * as its docs require; each socket has its own lock, so that the
-         * priority threads never wait behind a thread of the other one.
+         * FCGX_Accept_r first finishes the previous request, and would
+         * close this fd unless told the connection is kept; the request's
+         * own FCGI_KEEP_CONN flag then replaces this.
          */
-        pthread_mutex_lock(thr->accept_mutex);
-        rc = FCGX_Accept_r(&fr);
-        pthread_mutex_unlock(thr->accept_mutex);
-        if (rc < 0) {
-            if (!server_stopping) {
-                log_error("thread %d: FCGX_Accept_r failed: %d", thr->id,
-                          rc);
-            }
-            break;
+        fr.ipcFd = fd;
+        fr.keepConnection = 1;
+        if (FCGX_Accept_r(&fr) != 0) {
+            /* The connection closed or timed out before a whole request;
+             * libfcgi has closed it. */
+            log_debug("thread %d: a connection brought no request",
+                      thr->id);
+            continue;
         }
         handle(thr, &fr);
         drain_input(&fr);
+
+        /*
+         * Every byte of the request has been read, so the connection can
+         * close at once.  Without this libfcgi shuts the write side and
+         * then waits for NGINX to close first, which keeps the thread
+         * from its next request for a round trip through NGINX.
+         */
+        FCGX_Detach(&fr);
         FCGX_Finish_r(&fr);
     }
 

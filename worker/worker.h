@@ -29,7 +29,6 @@ struct thread_ctx_s {
     ticket_key_t *const  *keys;       /* current key first */
     size_t                nkeys;
     int                   listen_fd;
-    pthread_mutex_t      *accept_mutex;   /* one per listening socket */
     struct crypt_data    *crypt;      /* about 32 KB, hence not on a stack */
     seatmap_cache_t      *seatmaps;
     taken_cache_t        *taken;      /* the process's, shared; or NULL */

@@ -96,7 +96,7 @@ server {
 
     # No fastcgi_keep_conn: a libfcgi thread that finished a request on a
     # kept connection waits in FCGX_Accept_r for that connection's next
-    # request, under the worker's accept mutex, and stalls every thread.
+    # request and serves nobody else meanwhile.
     location /api/ {
         ticket_gate storm;
         fastcgi_pass unix:%%WORKER%%;
