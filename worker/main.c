@@ -32,6 +32,7 @@ typedef struct {
     const char       *path;
     int               fd;
     int               threads;
+    server_socket_t   sock;
 } listener_t;
 
 
@@ -108,7 +109,7 @@ listener_open(listener_t *l, const worker_conf_t *conf)
     if (chmod(l->path, (mode_t) conf->socket_mode) != 0) {
         log_warn("chmod %s failed", l->path);
     }
-    return 0;
+    return server_socket_init(&l->sock, l->fd);
 }
 
 
@@ -224,7 +225,7 @@ main(int argc, char **argv)
         t->conf = &conf;
         t->keys = keys;
         t->nkeys = nkeys;
-        t->listen_fd = l->fd;
+        t->sock = &l->sock;
         t->taken = taken;
         t->seed = (unsigned) time(NULL) ^ (unsigned) (i * 2654435761u)
                   ^ (unsigned) getpid();
@@ -256,7 +257,7 @@ main(int argc, char **argv)
         log_info("signal %d: finishing the requests in progress", sig);
     }
     for (i = 0; i < nlisteners; i++) {
-        server_stop(listeners[i].fd);
+        server_stop(&listeners[i].sock);
     }
 
     for (i = 0; i < nthreads; i++) {

@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -408,54 +411,148 @@ drain_input(FCGX_Request *fr)
 }
 
 
+static int
+server_watch(server_socket_t *s, int fd, int op)
+{
+    struct epoll_event  ev;
+
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.fd = fd;
+    return epoll_ctl(s->epoll_fd, op, fd, &ev);
+}
+
+
 /*
- * Accepts the next connection from NGINX; the fd, or -1 once the server
- * stops.  Linux hands each connection to exactly one thread blocked in
- * accept(), so the threads of a socket need no lock around it (libfcgi's
- * own accept must be serialised, and held its lock while it read the
- * request too).  The receive timeout bounds how long a connection that
- * sends nothing can keep a thread: NGINX sends the whole request at once.
+ * The threads of one listening socket share an epoll set holding that
+ * socket and every connection NGINX keeps open to it (fastcgi_keep_conn).
+ * Each fd is registered EPOLLONESHOT: an event hands it to exactly one
+ * thread, which owns it until it re-arms it or closes it, so no two
+ * threads ever read one connection and an fd is never closed under
+ * another thread.  The wake eventfd stays readable once written: it wakes
+ * every thread when the server stops.
+ */
+int
+server_socket_init(server_socket_t *s, int listen_fd)
+{
+    struct epoll_event  ev;
+    int                 flags;
+
+    s->listen_fd = listen_fd;
+    s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->epoll_fd < 0 || s->wake_fd < 0) {
+        log_error("epoll_create1 or eventfd failed: %s", strerror(errno));
+        return -1;
+    }
+
+    /* Another thread may take the connection first: never block there. */
+    flags = fcntl(listen_fd, F_GETFL);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        log_error("fcntl O_NONBLOCK failed: %s", strerror(errno));
+        return -1;
+    }
+
+    ev.events = EPOLLIN;
+    ev.data.fd = s->wake_fd;
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &ev) != 0
+        || server_watch(s, listen_fd, EPOLL_CTL_ADD) != 0)
+    {
+        log_error("epoll_ctl failed: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+
+/*
+ * Takes every waiting connection into the set, then re-arms the listening
+ * socket.  All of them, not one: the listening socket re-joins the queue
+ * of ready fds behind the kept connections, so taking one connection a
+ * turn would leave new connections waiting many turns in a burst.  A new
+ * connection is read when it has sent something, never here: one that
+ * sends nothing must hold no thread.
+ */
+static void
+server_accept(thread_ctx_t *thr)
+{
+    struct timeval   limit = { SERVER_READ_TIMEOUT_S, 0 };
+    server_socket_t *s = thr->sock;
+    int              fd;
+
+    while ((fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        /*
+         * Reads block (libfcgi reads as it parses); the timeout bounds
+         * how long a connection that stalls mid-request holds a thread.
+         */
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit))
+            != 0)
+        {
+            log_warn("thread %d: SO_RCVTIMEO: %s", thr->id, strerror(errno));
+        }
+        if (server_watch(s, fd, EPOLL_CTL_ADD) != 0) {
+            log_error("thread %d: epoll_ctl: %s", thr->id, strerror(errno));
+            close(fd);
+        }
+    }
+    if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED
+        && !server_stopping)
+    {
+        log_error("thread %d: accept failed: %s", thr->id, strerror(errno));
+        /* EMFILE and the like: give the process time to recover. */
+        usleep(10000);
+    }
+    if (server_watch(s, s->listen_fd, EPOLL_CTL_MOD) != 0) {
+        log_error("thread %d: epoll_ctl: %s", thr->id, strerror(errno));
+    }
+}
+
+
+/*
+ * Serves one request from the connection fd; 1 if the connection stays
+ * open for NGINX's next request, 0 if it was closed (by NGINX, or because
+ * NGINX did not ask to keep it, or on a protocol error).
  */
 static int
-accept_connection(thread_ctx_t *thr)
+server_serve(thread_ctx_t *thr, FCGX_Request *fr, int fd)
 {
-    struct timeval  limit = { SERVER_READ_TIMEOUT_S, 0 };
-    int             fd;
+    /*
+     * FCGX_Accept_r first finishes the previous request and would close
+     * this fd unless told the connection is kept; the request's own
+     * FCGI_KEEP_CONN flag then replaces this.  With no listening socket
+     * of its own, libfcgi returns an error instead of accepting when the
+     * connection brings no request (NGINX closing an idle one); it has
+     * closed the fd then.
+     */
+    fr->ipcFd = fd;
+    fr->keepConnection = 1;
+    if (FCGX_Accept_r(fr) != 0) {
+        return 0;
+    }
+    handle(thr, fr);
+    drain_input(fr);
 
-    for (;;) {
-        fd = accept4(thr->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            break;
-        }
-        if (server_stopping) {
-            return -1;
-        }
-        if (errno != EINTR && errno != ECONNABORTED) {
-            log_error("thread %d: accept failed: %s", thr->id,
-                      strerror(errno));
-            /* EMFILE and the like: give the process time to recover. */
-            usleep(10000);
-        }
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit)) != 0)
-    {
-        log_warn("thread %d: SO_RCVTIMEO: %s", thr->id, strerror(errno));
-    }
-    return fd;
+    /*
+     * Every byte of the request has been read, so a connection can close
+     * at once.  Without this libfcgi shuts the write side and then waits
+     * for NGINX to close first, a round trip through NGINX during which
+     * the thread serves nobody.
+     */
+    FCGX_Detach(fr);
+    FCGX_Finish_r(fr);
+    return fr->ipcFd >= 0;
 }
 
 
 void *
 server_thread(void *arg)
 {
-    thread_ctx_t  *thr = arg;
-    FCGX_Request   fr;
-    int            fd;
+    thread_ctx_t        *thr = arg;
+    server_socket_t     *s = thr->sock;
+    struct epoll_event   ev;
+    FCGX_Request         fr;
+    int                  n, fd;
 
-    /*
-     * No listening socket for libfcgi: this loop accepts, and hands
-     * libfcgi a connected fd to read the request from.
-     */
+    /* No listening socket for libfcgi: this loop hands it connections. */
     if (FCGX_InitRequest(&fr, -1, 0) != 0) {
         log_error("thread %d: FCGX_InitRequest failed", thr->id);
         return NULL;
@@ -466,48 +563,51 @@ server_thread(void *arg)
         log_warn("thread %d: database not reachable yet", thr->id);
     }
 
-    while ((fd = accept_connection(thr)) >= 0) {
-        /*
-         * FCGX_Accept_r first finishes the previous request, and would
-         * close this fd unless told the connection is kept; the request's
-         * own FCGI_KEEP_CONN flag then replaces this.
-         */
-        fr.ipcFd = fd;
-        fr.keepConnection = 1;
-        if (FCGX_Accept_r(&fr) != 0) {
-            /* The connection closed or timed out before a whole request;
-             * libfcgi has closed it. */
-            log_debug("thread %d: a connection brought no request",
-                      thr->id);
+    while (!server_stopping) {
+        n = epoll_wait(s->epoll_fd, &ev, 1, -1);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log_error("thread %d: epoll_wait: %s", thr->id, strerror(errno));
+            break;
+        }
+        if (n == 0 || ev.data.fd == s->wake_fd) {
             continue;
         }
-        handle(thr, &fr);
-        drain_input(&fr);
-
-        /*
-         * Every byte of the request has been read, so the connection can
-         * close at once.  Without this libfcgi shuts the write side and
-         * then waits for NGINX to close first, which keeps the thread
-         * from its next request for a round trip through NGINX.
-         */
-        FCGX_Detach(&fr);
-        FCGX_Finish_r(&fr);
+        if (ev.data.fd == s->listen_fd) {
+            server_accept(thr);
+            continue;
+        }
+        fd = ev.data.fd;
+        if (server_serve(thr, &fr, fd) && server_watch(s, fd, EPOLL_CTL_MOD)
+            != 0)
+        {
+            log_error("thread %d: epoll_ctl: %s", thr->id, strerror(errno));
+            close(fd);
+            fr.ipcFd = -1;
+        }
     }
 
-    FCGX_Free(&fr, 1);
+    FCGX_Free(&fr, 0);
     return NULL;
 }
 
 
 /*
- * Stops accepting: shutting the listening socket down wakes every thread
- * blocked in accept(), which then leaves its loop; requests in progress
- * finish first.
+ * Stops the threads of a socket: each finishes the request it is serving,
+ * then wakes on the eventfd and leaves.  Connections NGINX still keeps
+ * close when the process exits.
  */
 void
-server_stop(int listen_fd)
+server_stop(server_socket_t *s)
 {
+    uint64_t  one = 1;
+
     server_stopping = 1;
     FCGX_ShutdownPending();
-    shutdown(listen_fd, SHUT_RDWR);
+    shutdown(s->listen_fd, SHUT_RDWR);
+    if (write(s->wake_fd, &one, sizeof(one)) != sizeof(one)) {
+        log_error("cannot wake the server threads: %s", strerror(errno));
+    }
 }

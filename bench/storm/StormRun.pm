@@ -79,6 +79,17 @@ ticket_zone zone=storm:@ZONE@@STATE@;
 @REDIS@ticket_secret %%SECRET%% %%PREVIOUS_SECRET%%;
 ticket_room storm zone=storm capacity=@CAPACITY@ rate=@RATE@ refresh=@REFRESH@s session=10m grace=2m;
 
+# As conf/nginx.conf.in: connections to the worker are kept.
+upstream storm_worker {
+    server unix:%%WORKER%%;
+    keepalive 32;
+}
+upstream storm_worker_priority {
+    server unix:%%WORKER_PRIORITY%%;
+    keepalive 32;
+}
+fastcgi_keep_conn on;
+
 server {
     listen 127.0.0.1:%%PORT%% backlog=4096;
     keepalive_requests 1000000;
@@ -94,12 +105,9 @@ server {
         ticket_status;
     }
 
-    # No fastcgi_keep_conn: a libfcgi thread that finished a request on a
-    # kept connection waits in FCGX_Accept_r for that connection's next
-    # request and serves nobody else meanwhile.
     location /api/ {
         ticket_gate storm;
-        fastcgi_pass unix:%%WORKER%%;
+        fastcgi_pass storm_worker;
         %%FASTCGI%%
         fastcgi_param TICKET_USER $ticket_user;
         fastcgi_param TICKET_ROOM $ticket_room;
@@ -108,7 +116,7 @@ server {
     # As conf/nginx.conf.in: payments on the worker's priority socket.
     location = /api/payments {
         ticket_gate storm;
-        fastcgi_pass unix:%%WORKER_PRIORITY%%;
+        fastcgi_pass storm_worker_priority;
         %%FASTCGI%%
         fastcgi_param TICKET_USER $ticket_user;
         fastcgi_param TICKET_ROOM $ticket_room;
@@ -129,7 +137,7 @@ CACHE
         my $loc = <<'LOC';
     location ~ ^/api/performances/[0-9]+/seats$ {
         ticket_gate storm;
-        fastcgi_pass unix:%%WORKER%%;
+        fastcgi_pass storm_worker;
         %%FASTCGI%%
         fastcgi_param TICKET_USER $ticket_user;
         fastcgi_param TICKET_ROOM $ticket_room;
@@ -148,7 +156,7 @@ CACHE
 
 LOC
         $text = $cache . $text;
-        $text =~ s/(    # No fastcgi_keep_conn)/$loc$1/;
+        $text =~ s/(    location \/api\/ \{)/$loc$1/;
     }
     $text =~ s/\@ZONE\@/$o{zone_size}/;
     $text =~ s/\@STATE\@/$o{state} ? ' state=%%PREFIX%%\/storm.state' : ''/e;
