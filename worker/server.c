@@ -27,7 +27,7 @@
 /* How long a connection may keep a thread waiting for its request. */
 #define SERVER_READ_TIMEOUT_S  5
 
-/* Set once by server_stop(); threads read it after accept fails. */
+/* Set once by server_stop(); threads leave their loop when they see it. */
 static _Atomic int       server_stopping;
 
 
@@ -572,7 +572,7 @@ server_thread(void *arg)
             log_error("thread %d: epoll_wait: %s", thr->id, strerror(errno));
             break;
         }
-        if (n == 0 || ev.data.fd == s->wake_fd) {
+        if (ev.data.fd == s->wake_fd) {
             continue;
         }
         if (ev.data.fd == s->listen_fd) {
