@@ -33,6 +33,30 @@ static pthread_once_t   pay_reservation_seats_once = PTHREAD_ONCE_INIT;
 
 
 /*
+ * Seat order, for the answer and the rows written.  An ORDER BY in
+ * pay_lock_hold() cost MariaDB a temporary table and a sort per payment
+ * (a quarter of the statement's time).
+ */
+static void
+pay_sort_seats(pay_ctx_t *c)
+{
+    int64_t  id, price;
+    size_t   j;
+
+    for (size_t i = 1; i < c->seats.n; i++) {
+        id = c->seats.id[i];
+        price = c->price[i];
+        for (j = i; j > 0 && c->seats.id[j - 1] > id; j--) {
+            c->seats.id[j] = c->seats.id[j - 1];
+            c->price[j] = c->price[j - 1];
+        }
+        c->seats.id[j] = id;
+        c->price[j] = price;
+    }
+}
+
+
+/*
  * Locks the hold (and its live seats) and refuses unless the session is
  * live, the hold is the caller's and alive and the request came through
  * the performance's room.  The same statement says whether the key has a
@@ -66,8 +90,7 @@ pay_lock_hold(req_t *req, pay_ctx_t *c)
                  " LEFT JOIN users usr ON usr.id = sess.user_id"
                  " LEFT JOIN hold_seats hs ON hs.hold_id = h.id"
                  "  AND hs.released_at IS NULL"
-                 " WHERE h.id = ? AND h.user_id = ?"
-                 " ORDER BY hs.seat_id FOR UPDATE", "siiii",
+                 " WHERE h.id = ? AND h.user_id = ? FOR UPDATE", "siiii",
                  req->idempotency_key, req->claim_session_id,
                  req->claim_user_id, c->hold_id, req->claim_user_id);
     if (rc != DB_OK) {
@@ -96,6 +119,7 @@ pay_lock_hold(req_t *req, pay_ctx_t *c)
     if (rc < 0) {
         return DB_ERROR;
     }
+    pay_sort_seats(c);
     if (rows == 0) {
         /* No hold of the claimed user: whether the session is live first. */
         rc = auth_require(req, 0);
