@@ -27,10 +27,39 @@ ticket_admit_second(ticket_admit_t *a, int64_t sec)
     if (h->sec != sec) {
         h->sec = sec;
         h->admitted = 0;
-        h->busy = 0;
+        h->busy_ms = 0;
     }
 
     return h;
+}
+
+
+/*
+ * Somebody waits at now_ms, in second h.  A second is busy from the moment
+ * a spell of waiting began, and whole when the spell began before it.
+ * Counting the first second of a spell whole made the rate measured just
+ * after the room opened too low, and every wait shown then too long.
+ */
+static void
+ticket_admit_busy(ticket_admit_t *a, ticket_second_t *h, int64_t now_ms)
+{
+    int64_t                 start;
+    const ticket_second_t  *prev;
+
+    if (h->busy_ms != 0) {
+        return;
+    }
+
+    prev = &a->history[(uint64_t) (h->sec - 1) & (TICKET_ADMIT_HISTORY - 1)];
+    start = now_ms - h->sec * 1000;
+
+    if ((prev->sec == h->sec - 1 && prev->busy_ms != 0)
+        || start < 0 || start >= 1000)
+    {
+        start = 0;
+    }
+
+    h->busy_ms = (uint32_t) (1000 - start);
 }
 
 
@@ -218,7 +247,7 @@ ticket_admit_tick(ticket_admit_t *a, int64_t now_ms)
     }
 
     if (waiting > 0) {
-        h->busy = 1;
+        ticket_admit_busy(a, h, now_ms);
     }
 
     n = a->budget / period;
@@ -372,7 +401,7 @@ ticket_admit_mirror(ticket_admit_t *a, const ticket_admit_mirror_t *m,
     }
 
     if (m->seq > m->serving && !m->paused) {
-        h->busy = 1;
+        ticket_admit_busy(a, h, now_ms);
     }
 
     a->serving = m->serving;
@@ -432,7 +461,7 @@ ticket_admit_wait(const ticket_admit_t *a, uint64_t position, int64_t now_ms,
     uint64_t *seconds)
 {
     int64_t                 s, now;
-    uint64_t                busy, admitted;
+    uint64_t                busy, busy_ms, admitted;
     const ticket_second_t  *h;
 
     if (a->paused || now_ms < a->conf.opens_at_ms) {
@@ -446,17 +475,19 @@ ticket_admit_wait(const ticket_admit_t *a, uint64_t position, int64_t now_ms,
 
     now = now_ms / 1000;
     busy = 0;
+    busy_ms = 0;
     admitted = 0;
 
     /*
-     * Only seconds in which somebody waited measure the rate: an empty line
-     * admits nobody whatever the room could do.
+     * Only the time in which somebody waited measures the rate: an empty
+     * line admits nobody whatever the room could do.
      */
     for (s = now - TICKET_ADMIT_WINDOW; s < now; s++) {
         h = &a->history[(uint64_t) s & (TICKET_ADMIT_HISTORY - 1)];
 
-        if (h->sec == s && h->busy) {
+        if (h->sec == s && h->busy_ms) {
             busy++;
+            busy_ms += h->busy_ms;
             admitted += h->admitted;
         }
     }
@@ -465,7 +496,7 @@ ticket_admit_wait(const ticket_admit_t *a, uint64_t position, int64_t now_ms,
         return 0;
     }
 
-    *seconds = (position * busy + admitted - 1) / admitted;
+    *seconds = (position * busy_ms + admitted * 1000 - 1) / (admitted * 1000);
 
     return 1;
 }

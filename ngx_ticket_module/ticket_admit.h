@@ -50,7 +50,7 @@ typedef struct {
 typedef struct {
     int64_t         sec;
     uint32_t        admitted;
-    uint32_t        busy;             /* somebody was waiting this second */
+    uint32_t        busy_ms;          /* of it, somebody was waiting */
 } ticket_second_t;
 
 

@@ -227,6 +227,45 @@ test_pause_and_opening(void)
 }
 
 
+/*
+ * The room opens mid-second: that second is busy for its second half only,
+ * and the rate measured right after must be the room's, not lower.
+ */
+static void
+test_wait_after_opening_mid_second(void)
+{
+    int64_t          t;
+    uint64_t         secs = 0;
+    ticket_admit_t  *a;
+
+    a = new_room(1000, 10, 1000, 60000, 0);
+    a->conf.opens_at_ms = 5500;
+
+    for (t = 0; t < 500; t++) {
+        ticket_admit_join(a, 0);
+    }
+
+    for (t = 0; t < 8000; t += 100) {
+        ticket_admit_tick(a, t);
+    }
+
+    tap_is_int(ticket_admit_wait(a, 100, 8000, &secs), 1,
+               "wait known 2.5 busy seconds after opening");
+    tap_ok(secs >= 9 && secs <= 11,
+           "100 places at 10/s take about 10 s (%llu)",
+           (unsigned long long) secs);
+
+    for (t = 8000; t < 30000; t += 100) {
+        ticket_admit_tick(a, t);
+    }
+
+    tap_is_int(ticket_admit_wait(a, 100, 30000, &secs), 1, "still known");
+    tap_ok(secs >= 9 && secs <= 11, "and still about 10 s (%llu)",
+           (unsigned long long) secs);
+    free(a);
+}
+
+
 static void
 test_index(void)
 {
@@ -405,6 +444,7 @@ main(void)
     test_rate_and_capacity();
     test_grace();
     test_pause_and_opening();
+    test_wait_after_opening_mid_second();
     test_index();
     test_sweep();
     test_iso8601();
