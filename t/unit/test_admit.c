@@ -33,6 +33,16 @@ new_room(uint32_t capacity, uint32_t rate_n, uint64_t period_ms,
 }
 
 
+/* The room's timer, every 100 ms from from_ms up to (not at) to_ms. */
+static void
+tick_until(ticket_admit_t *a, int64_t from_ms, int64_t to_ms)
+{
+    for (int64_t t = from_ms; t < to_ms; t += 100) {
+        ticket_admit_tick(a, t);
+    }
+}
+
+
 static void
 test_rate_and_capacity(void)
 {
@@ -189,17 +199,13 @@ test_pause_and_opening(void)
         ticket_admit_join(a, 0);
     }
 
-    for (t = 0; t < 5000; t += 100) {
-        ticket_admit_tick(a, t);
-    }
+    tick_until(a, 0, 5000);
 
     tap_is_int(a->serving, 0, "nobody admitted before opening");
     tap_is_int(ticket_admit_wait(a, 10, 4000, &secs), 0,
                "wait unknown before opening");
 
-    for (t = 5000; t < 8000; t += 100) {
-        ticket_admit_tick(a, t);
-    }
+    tick_until(a, 5000, 8000);
 
     tap_ok(a->serving >= 29 && a->serving <= 31, "10 a second after opening");
     tap_is_int(ticket_admit_wait(a, 10, 8000, &secs), 1,
@@ -209,9 +215,7 @@ test_pause_and_opening(void)
 
     a->paused = 1;
 
-    for (t = 8000; t < 9000; t += 100) {
-        ticket_admit_tick(a, t);
-    }
+    tick_until(a, 8000, 9000);
 
     tap_ok(a->serving <= 31, "nobody admitted while paused");
     tap_is_int(ticket_admit_wait(a, 10, 9000, &secs), 0,
@@ -245,9 +249,7 @@ test_wait_after_opening_mid_second(void)
         ticket_admit_join(a, 0);
     }
 
-    for (t = 0; t < 8000; t += 100) {
-        ticket_admit_tick(a, t);
-    }
+    tick_until(a, 0, 8000);
 
     tap_is_int(ticket_admit_wait(a, 100, 8000, &secs), 1,
                "wait known 2.5 busy seconds after opening");
@@ -255,9 +257,7 @@ test_wait_after_opening_mid_second(void)
            "100 places at 10/s take about 10 s (%llu)",
            (unsigned long long) secs);
 
-    for (t = 8000; t < 30000; t += 100) {
-        ticket_admit_tick(a, t);
-    }
+    tick_until(a, 8000, 30000);
 
     tap_is_int(ticket_admit_wait(a, 100, 30000, &secs), 1, "still known");
     tap_ok(secs >= 9 && secs <= 11, "and still about 10 s (%llu)",
