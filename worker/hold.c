@@ -79,16 +79,26 @@ static const char  *hold_sql_templates[] = {
     " LEFT JOIN price_tiers t ON t.id = s.tier_id"
     " WHERE p.id = ?",
 
-    /* HOLD_SQL_CLAIM: hold, expiry, performance, seats */
-    "UPDATE performance_seats SET state = 'held', hold_id = ?,"
+    /*
+     * HOLD_SQL_CLAIM: hold, expiry, performance, seats.  The primary key
+     * is forced here and in HOLD_SQL_TAKEN: left to itself, MariaDB chose
+     * the seat_id index for the claim (next-key locks in a second index)
+     * and, for the taken read, every row of the performance, so that a
+     * lost race share-locked the whole hall and concurrent claims
+     * deadlocked.  By primary key both lock exactly the seats asked for,
+     * in seat order, and the taken read only rereads rows the claim has
+     * locked already.
+     */
+    "UPDATE performance_seats FORCE INDEX (PRIMARY)"
+    " SET state = 'held', hold_id = ?,"
     " hold_expires_at = ?, updated_at = UTC_TIMESTAMP(3)"
     " WHERE performance_id = ? AND (state = 'available'"
     "  OR (state = 'held' AND hold_expires_at <= UTC_TIMESTAMP(3)))"
     " AND seat_id IN (%s)",
 
     /* HOLD_SQL_TAKEN: performance, hold, seats (current read) */
-    "SELECT seat_id FROM performance_seats WHERE performance_id = ?"
-    " AND NOT (hold_id <=> ?) AND seat_id IN (%s)"
+    "SELECT seat_id FROM performance_seats FORCE INDEX (PRIMARY)"
+    " WHERE performance_id = ? AND NOT (hold_id <=> ?) AND seat_id IN (%s)"
     " ORDER BY seat_id LOCK IN SHARE MODE",
 
     /*
