@@ -21,7 +21,7 @@ SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer \
                  -fno-sanitize-recover=undefined
 endif
 
-PKGS          := libmariadb yajl fcgi hiredis
+PKGS          := libmariadb yajl fcgi hiredis zlib
 PKG_CFLAGS    := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS      := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS_ALL    := $(WARN) $(OPT) $(SAN_FLAGS) -std=gnu11 -pthread \

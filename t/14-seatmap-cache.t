@@ -1,11 +1,12 @@
 #!/usr/bin/perl
 # The seat map's micro-cache as conf/nginx.conf.in configures it: hits,
-# 304 from the cache, a change showing within the second (not the two
+# 304 from the cache, a gzipped map for clients that accept it, a change showing within the second (not the two
 # seconds a plain 1 s validity allows), the worker's own errors passed on,
 # and stale maps or the JSON 503 while the worker is down.
 use strict;
 use warnings;
 use lib 't/lib';
+use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use TicketTest;
@@ -41,6 +42,37 @@ is($r->{headers}{etag}, $etag, 'with the same ETag');
 $r = $t->get($path, headers => { 'If-None-Match' => $etag });
 is($r->{status}, 304, 'If-None-Match: 304 from the cache');
 is($r->{body}, '', 'without a body');
+
+# A client that accepts gzip (every browser does) gets the map compressed:
+# the same JSON, with an ETag and a cache entry of its own.
+my %gzip = ('Accept-Encoding' => 'gzip, deflate, br');
+$r = $t->get($path, headers => \%gzip);
+is($r->{status}, 200, 'gzip: the seat map');
+is($r->{headers}{'content-encoding'}, 'gzip', 'compressed');
+like($r->{headers}{vary} // '', qr/Accept-Encoding/i, 'Vary: Accept-Encoding');
+is($r->{headers}{'x-cache'}, 'MISS', 'an entry of its own');
+my $gunzipped;
+gunzip(\$r->{body} => \$gunzipped) or diag($GunzipError);
+is($gunzipped, $body, 'the same map once gunzipped');
+cmp_ok(length $r->{body}, '<', length($body) / 5,
+       sprintf('a fifth of the size or less (%d bytes)', length $r->{body}));
+my $gzip_etag = $r->{headers}{etag};
+like($gzip_etag, qr/^"[0-9a-f]{14}-gz"$/, 'an ETag of its own');
+$r = $t->get($path, headers => \%gzip);
+is($r->{headers}{'x-cache'}, 'HIT', 'gzip: then from the cache');
+is($r->{headers}{etag}, $gzip_etag, 'with the same ETag');
+$r = $t->get($path, headers => { %gzip, 'If-None-Match' => $gzip_etag });
+is($r->{status}, 304, 'gzip: If-None-Match: 304 from the cache');
+$r = $t->get($path, headers => { 'If-None-Match' => $gzip_etag });
+is($r->{status}, 200, "the compressed map's ETag does not validate the plain");
+is($r->{body}, $body, 'which comes in full');
+for my $ae ('gzip;q=0', 'identity', 'deflate') {
+    $r = $t->get($path, headers => { 'Accept-Encoding' => $ae });
+    ok(!exists $r->{headers}{'content-encoding'} && $r->{body} eq $body,
+       "Accept-Encoding: $ae gets the plain map");
+}
+$r = $t->get($path, headers => { 'Accept-Encoding' => 'br;q=1, GZIP;q=0.5' });
+is($r->{headers}{'content-encoding'}, 'gzip', 'gzip;q=0.5 gets it compressed');
 
 $r = $t->get('/api/performances/999999/seats');
 is($r->{status}, 404, "the worker's 404 passes");

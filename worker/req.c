@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "encoding.h"
 #include "log.h"
 #include "req.h"
 #include "worker.h"
@@ -114,6 +115,24 @@ resp_json(req_t *req, int status, jw_t *w)
         return resp_error(req, 500, "INTERNAL", "response generation failed");
     }
     return resp_body(req, status, "application/json", buf, len);
+}
+
+
+void
+resp_gzip(req_t *req)
+{
+    size_t   len;
+    char    *gz;
+
+    if (req->out_len == 0
+        || gzip_compress(req->out, req->out_len, &gz, &len) != 0)
+    {
+        return;
+    }
+    free(req->out);
+    req->out = gz;
+    req->out_len = len;
+    resp_header(req, "Content-Encoding", "gzip");
 }
 
 

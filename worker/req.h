@@ -99,6 +99,13 @@ void resp_header(req_t *req, const char *name, const char *value);
 /* Sends the document in w (freed by the caller) with status. */
 int resp_json(req_t *req, int status, jw_t *w);
 
+/*
+ * Compresses the body written so far with gzip and says so
+ * (Content-Encoding).  On failure (memory) the body stays as it was,
+ * uncompressed, which is still a correct answer.
+ */
+void resp_gzip(req_t *req);
+
 /* Writes one result row as a JSON object. */
 typedef void (*resp_row_pt)(jw_t *w, const db_res_t *res);
 

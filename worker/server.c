@@ -316,9 +316,15 @@ send_response(req_t *req)
 
     resp_header(req, "X-Request-Id", req->request_id);
 
-    /* libfcgi's own printf lacks %zu and friends: format here. */
+    /*
+     * libfcgi's own printf lacks %zu and friends: format here.  The
+     * length has a fixed width (NGINX reads it as a number and writes its
+     * own to the client): a cached answer's header must not grow from one
+     * answer to the next (see the micro-cache in conf/nginx.conf.in), and
+     * a compressed seat map's length may gain a digit.
+     */
     n = snprintf(head, sizeof(head),
-                 "Status: %d %s\r\n%sContent-Length: %zu\r\n\r\n",
+                 "Status: %d %s\r\n%sContent-Length: %010zu\r\n\r\n",
                  req->status, http_status_text(req->status), req->headers,
                  req->out_len);
     if (n < 0 || (size_t) n >= sizeof(head)) {
