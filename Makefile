@@ -115,7 +115,7 @@ $(BUILD)/bench/storm-obj/%.o: bench/storm/%.c $(FLAVOR_STAMP) \
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(STORM_BIN): $(STORM_OBJS) $(COMMON_OBJS)
-	$(CC) $(CFLAGS_ALL) $^ -lcrypto -lm -o $@
+	$(CC) $(CFLAGS_ALL) $^ -lcrypto -lz -lm -o $@
 
 # The storm's unit test includes the pure sources it tests.
 $(BUILD)/t/test_storm_http: $(wildcard bench/storm/*.c bench/storm/*.h)

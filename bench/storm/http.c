@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <zlib.h>
+
 #include "http.h"
 
 
@@ -687,5 +689,61 @@ http_cookie_set(char *jar, size_t size, const char *set_cookie, size_t len)
     memcpy(jar, tmp, out);
     jar[out] = '\0';
 
+    return 0;
+}
+
+
+int
+http_gunzip(const char *in, size_t len, char **out, size_t *out_len)
+{
+    z_stream  zs;
+    size_t    cap = len * 8 + 64;
+    char     *buf, *bigger;
+    int       rc;
+
+    if (len > HTTP_BODY_MAX) {
+        return -1;
+    }
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+        return -1;
+    }
+    buf = malloc(cap);
+    zs.next_in = (Bytef *) in;
+    zs.avail_in = (uInt) len;
+
+    for ( ;; ) {
+        if (buf == NULL) {
+            rc = Z_MEM_ERROR;
+            break;
+        }
+        zs.next_out = (Bytef *) buf + zs.total_out;
+        zs.avail_out = (uInt) (cap - 1 - zs.total_out);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        if (rc != Z_OK || zs.avail_out > 0) {
+            break;
+        }
+        /* The output filled the buffer: grow it (NUL kept out of it). */
+        if (cap > HTTP_BODY_MAX) {
+            rc = Z_BUF_ERROR;
+            break;
+        }
+        cap *= 2;
+        bigger = realloc(buf, cap);
+        if (bigger == NULL) {
+            free(buf);
+        }
+        buf = bigger;
+    }
+
+    if (rc != Z_STREAM_END || zs.avail_in != 0) {
+        inflateEnd(&zs);
+        free(buf);
+        return -1;
+    }
+    *out_len = zs.total_out;
+    inflateEnd(&zs);
+    buf[*out_len] = '\0';
+    *out = buf;
     return 0;
 }

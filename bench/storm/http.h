@@ -67,6 +67,13 @@ int http_resp_header(const http_resp_t *r, const char *name, unsigned n,
     const char **value, size_t *len);
 
 /*
+ * Gunzips a body (Content-Encoding: gzip) into a new NUL-ended buffer
+ * (*out, to free) of *out_len bytes, at most HTTP_BODY_MAX.  0, or -1 when
+ * the data is not one whole gzip stream or memory runs out.
+ */
+int http_gunzip(const char *in, size_t len, char **out, size_t *out_len);
+
+/*
  * A cookie jar as one "a=b; c=d" string, the form a Cookie header wants.
  * Sets (or replaces) the cookie from a Set-Cookie value; a cookie with
  * Max-Age=0 or an empty value is removed.  Returns 0, or -1 when the jar

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "../../bench/storm/hist.c"
 #include "../../bench/storm/http.c"
 #include "../../bench/storm/json.c"
@@ -359,6 +361,59 @@ test_seatmap(void)
 }
 
 
+/* gzip of len bytes of in, as a server sends it; the caller frees. */
+static char *
+gzip_of(const char *in, size_t len, size_t *out_len)
+{
+    z_stream  zs;
+    size_t    cap = len + 1024;
+    char     *out = malloc(cap);
+
+    memset(&zs, 0, sizeof(zs));
+    deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = (Bytef *) in;
+    zs.avail_in = (uInt) len;
+    zs.next_out = (Bytef *) out;
+    zs.avail_out = (uInt) cap;
+    deflate(&zs, Z_FINISH);
+    *out_len = zs.total_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+
+static void
+test_gunzip(void)
+{
+    const char  *map = "{\"seats\":3,\"states\":\"ahs\"}";
+    size_t       gz_len, out_len, big_len = 1 << 20;
+    char        *gz, *out, *big;
+
+    gz = gzip_of(map, strlen(map), &gz_len);
+    tap_is_int(http_gunzip(gz, gz_len, &out, &out_len), 0, "gunzips");
+    tap_is_str(out, map, "the body as it was, NUL-ended");
+    tap_is_int(out_len, strlen(map), "its length");
+    free(out);
+    tap_is_int(http_gunzip(gz, gz_len - 3, &out, &out_len), -1,
+               "a truncated stream is refused");
+    free(gz);
+    tap_is_int(http_gunzip(map, strlen(map), &out, &out_len), -1,
+               "so is a body that is not gzip");
+
+    /* 1 MB of one letter gzips to about 1 KB: the buffer must grow. */
+    big = malloc(big_len);
+    memset(big, 'a', big_len);
+    gz = gzip_of(big, big_len, &gz_len);
+    tap_is_int(http_gunzip(gz, gz_len, &out, &out_len), 0,
+               "a body 1,000 times its gzip gunzips");
+    tap_ok(out_len == big_len && memcmp(out, big, big_len) == 0,
+           "to every byte");
+    free(out);
+    free(gz);
+    free(big);
+}
+
+
 int
 main(void)
 {
@@ -369,6 +424,7 @@ main(void)
     test_hist();
     test_json();
     test_seatmap();
+    test_gunzip();
 
     return tap_done();
 }
