@@ -404,7 +404,7 @@ printf "wrk: %d threads, %d connections, %d s per run\n", $threads, $conns,
        $secs;
 # Ungated and gated alternate, so that a change in the machine's load
 # during the run weighs on both sides of the ratio alike.
-my $rounds = $ENV{BENCH_ROUNDS} // 2;
+my $rounds = $ENV{BENCH_ROUNDS} // 4;
 my (@plain, @gated);
 for my $round (1 .. $rounds) {
     push @plain, wrk("ungated #$round", '/plain/x', "$tmp/gate.txt");
