@@ -30,10 +30,11 @@ if (!-x $CHROMIUM || !-d "$E2E/node_modules/playwright-core") {
     exit;
 }
 
-# The room's opening is set when the browser asks for it (the first buyer
-# has signed up), a few seconds ahead, so that she waits in the line
-# (pre-queue) behind a crowd and is let in after it however busy the
-# machine is.  It admits 10 a second, so the line visibly moves.
+# The room opens an hour from now, so the first buyer and then the second
+# wait in the line (pre-queue) behind a crowd however long the browser takes
+# to get them there.  Once both are in line the browser asks for the opening,
+# and a reload moves it to a few seconds ahead.  The room admits 10 a second,
+# so the line visibly moves.
 sub http_block {
     my ($opens_at) = @_;
     my $opens = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($opens_at));
@@ -71,10 +72,11 @@ server {
 EOF
 }
 
+my $opens_at = int(time) + 3600;
 my $t = TicketTest->new(mysql => 1, demo => 1, worker => 1,
                         gateway => { delay_ms => 50 },
                         worker_conf => { hold_seconds => $HOLD_SECONDS },
-                        http => http_block(time + 3600));
+                        http => http_block($opens_at));
 $t->sql("UPDATE performances SET room = 'aurora' WHERE id = $PERF");
 
 local $ENV{TICKET_BASE_URL} = $t->url('');
@@ -95,13 +97,16 @@ END { kill 'TERM', $pid if $pid && kill 0, $pid }
 my $count = 0;
 while (my $line = <$node>) {
     chomp $line;
-    if ($line =~ /^@@ open-room$/) {
+    if ($line =~ /^@@ crowd$/) {
         for my $id (1 .. $CROWD) {
             my $r = TicketEdge::join_room($t, TicketEdge::user($t, 100000 + $id),
                                           'aurora', headers => { Accept => 'application/json' });
             die "the crowd could not join: $r->{status}\n" unless $r->{status} == 201;
         }
-        my $opens = int(time) + 8;
+        print {$to_node} "$opens_at\n";
+        $to_node->flush;
+    } elsif ($line =~ /^@@ open-room$/) {
+        my $opens = int(time) + 2;
         $t->reload_nginx(http_block($opens));
         print {$to_node} "$opens\n";
         $to_node->flush;
