@@ -9,8 +9,12 @@ use Time::HiRes qw(sleep time);
 use TicketTest;
 use BookingTest qw(:all);
 
+# Holds last long enough for the steps between a hold and its release on a
+# busy machine (2 s did not, in a sanitizer build under CI), and short
+# enough that the expiry checks below do not wait long.
+my $HOLD_SECONDS = 5;
 my $t = TicketTest->new(worker => 1, demo => 1,
-    worker_conf => { hold_seconds => 2, sweep_interval => 1 },
+    worker_conf => { hold_seconds => $HOLD_SECONDS, sweep_interval => 1 },
     # Stands in for the NGINX module: X-Test-Room becomes TICKET_ROOM.
     http => <<'EOF2');
 server {
@@ -128,13 +132,13 @@ is($r->{status}, 201, 'one more is fine');
 # --- expiry needs no user action -------------------------------------------
 my $h2 = hold($a, [$seat[20]])->{json};
 ok($h2->{id}, 'A holds seat 20');
-sleep 2.3;
+sleep $HOLD_SECONDS + 0.3;
 $r = hold($b, [$seat[20]]);
 is($r->{status}, 201, 'after expiry B holds the same seat') or diag($r->{body});
 my $hb = $r->{json};
 $r = $t->get("/api/holds/$h2->{id}", cookie => $a->{cookie});
 is($r->{json}{status}, 'expired', "A's hold reads as expired");
-TicketTest::wait_until('the sweeper', 10, sub {
+TicketTest::wait_until('the sweeper', $HOLD_SECONDS + 8, sub {
     $t->sql_value("SELECT status FROM holds WHERE id = $h2->{id}") eq 'expired'
 });
 pass('the sweeper marked the hold expired');
@@ -150,7 +154,7 @@ is($t->sql_value("SELECT COUNT(*) FROM audit_log WHERE entity = 'hold'"
 
 # A hold that nobody takes over: the sweeper frees its seat.
 my $h3 = hold($a, [$seat[30]])->{json};
-TicketTest::wait_until('expiry of an untouched hold', 10, sub {
+TicketTest::wait_until('expiry of an untouched hold', $HOLD_SECONDS + 8, sub {
     seat_state($seat[30]) eq 'available'
 });
 is($t->sql_value("SELECT status FROM holds WHERE id = $h3->{id}"), 'expired',
@@ -165,7 +169,7 @@ $t->kill_worker;
 $t->start_worker;
 $r = $t->get("/api/holds/$h4->{id}", cookie => $a->{cookie});
 is($r->{status}, 200, 'hold survives a worker restart');
-TicketTest::wait_until('expiry after restart', 10, sub {
+TicketTest::wait_until('expiry after restart', $HOLD_SECONDS + 8, sub {
     seat_state($seat[40]) eq 'available'
 });
 pass('the restarted sweeper ends it');
@@ -246,7 +250,7 @@ is($r->{status}, 201, 'held by the next buyer at once') or diag($r->{body});
 my $held2 = $r->{json};
 $r = hold($rival, [$seat[47]]);
 is($r->{status}, 409, 'refused while held');
-TicketTest::wait_until('the hold ends', 5, sub {
+TicketTest::wait_until('the hold ends', $HOLD_SECONDS + 3, sub {
     hold($rival, [$seat[47]])->{status} == 201
 });
 pass('held by another buyer as soon as the hold expired');
