@@ -95,4 +95,17 @@ SKIP: {
            "burst: $burst->{per_second} payments/s reported");
 }
 
+# Where the time went: each process's CPU time, over the run and per
+# payment in the burst.
+my $cpu = $b->{result}{cpu} // {};
+for my $p (qw(nginx_workers worker mariadb storm)) {
+    cmp_ok($cpu->{storm_ms}{$p} // -1, '>', 0, "CPU time of $p measured");
+    cmp_ok($cpu->{pay_burst}{ms_per_payment}{$p} // -1, '>=', 0,
+           "burst: CPU a payment of $p reported");
+}
+cmp_ok($cpu->{pay_burst}{ceiling_per_second} // 0, '>', 0,
+       'burst: the payments a second the cores could give at that cost');
+like($b->{output}, qr/^payment burst, CPU a payment .* MariaDB \d+\.\d\d ms/m,
+     'burst: the report says it in words');
+
 done_testing;

@@ -241,6 +241,7 @@ sub storm_cmd {
                '--db-socket', $t->mysql_socket,
                '--nginx-pid', $t->dir . '/nginx/nginx.pid',
                '--worker-pid', $t->dir . '/worker.pid',
+               '--mysql-pid', $t->dir . '/mysql.pid',
                '--status-path', '/ticket-status',
                '--room', 'storm',
                '--hold-seconds', $o{hold_seconds},

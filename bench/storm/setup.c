@@ -410,6 +410,38 @@ storm_proc_mem(long pid, long *rss_kb, long *hwm_kb, long *anon_kb)
 }
 
 
+int64_t
+storm_proc_cpu_ms(long pid)
+{
+    unsigned long  utime, stime;
+    long           hz;
+    char           path[64], buf[512], *p;
+    FILE          *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+
+    p = fgets(buf, sizeof(buf), f);
+    fclose(f);
+
+    /* The command name may hold spaces: the fields follow its ')'. */
+    if (p == NULL || (p = strrchr(buf, ')')) == NULL
+        || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u"
+                  " %lu %lu", &utime, &stime) != 2)
+    {
+        return -1;
+    }
+
+    hz = sysconf(_SC_CLK_TCK);
+
+    return (int64_t) (utime + stime) * 1000 / (hz > 0 ? hz : 100);
+}
+
+
 size_t
 storm_children(long pid, long *out, size_t max)
 {

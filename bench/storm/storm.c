@@ -165,6 +165,12 @@ typedef struct {
 } timer_t_;
 
 
+/*
+ * The processes that share the machine, whose CPU time is sampled once a
+ * second: where a run's time goes, and so what limits it.
+ */
+enum { CPU_NGINX, CPU_WORKER, CPU_MARIADB, CPU_STORM, CPU_N };
+
 typedef struct {
     uint32_t  waiting;
     uint32_t  admitted;
@@ -177,6 +183,7 @@ typedef struct {
     int64_t   srv_waiting;         /* the room's own figures, -1 unknown */
     int64_t   srv_active;
     int64_t   zone_used;
+    int64_t   cpu_ms[CPU_N];       /* used since the start, -1 unknown */
 } sample_t;
 
 
@@ -261,6 +268,13 @@ static long           nginx_anon_peak, worker_anon_peak;
 static int64_t        zone_peak = -1, zone_size = -1;
 static int64_t        srv_waiting = -1, srv_active = -1, zone_used = -1;
 static int64_t        srv_admitted_total = -1;
+static int64_t        cpu_base[CPU_N], cpu_now[CPU_N];
+static const char    *cpu_keys[CPU_N] = {
+    "nginx_workers", "worker", "mariadb", "storm"
+};
+static const char    *cpu_titles[CPU_N] = {
+    "NGINX workers", "worker", "MariaDB", "storm"
+};
 static volatile sig_atomic_t  stop_flag;
 
 /*
@@ -2020,20 +2034,25 @@ vu_timer(uint32_t u)
 static void
 sample_procs(void)
 {
-    long    pid, kids[64], rss, hwm, anon, total, total_anon;
-    size_t  i, n;
+    long     pid, kids[64], rss, hwm, anon, total, total_anon;
+    size_t   i, n;
+    int64_t  cpu;
 
     pid = storm_read_pid(opt.nginx_pid_file);
+    cpu_now[CPU_NGINX] = -1;
 
     if (pid > 0) {
         n = storm_children(pid, kids, 64);
         total = 0;
         total_anon = 0;
+        cpu_now[CPU_NGINX] = 0;
 
         for (i = 0; i < n; i++) {
             storm_proc_mem(kids[i], &rss, &hwm, &anon);
             total += rss;
             total_anon += anon;
+            cpu = storm_proc_cpu_ms(kids[i]);
+            cpu_now[CPU_NGINX] += cpu > 0 ? cpu : 0;
 
             if (hwm > nginx_hwm) {
                 nginx_hwm = hwm;
@@ -2050,6 +2069,7 @@ sample_procs(void)
     }
 
     pid = storm_read_pid(opt.worker_pid_file);
+    cpu_now[CPU_WORKER] = pid > 0 ? storm_proc_cpu_ms(pid) : -1;
 
     if (pid > 0) {
         storm_proc_mem(pid, &rss, &hwm, &anon);
@@ -2066,6 +2086,34 @@ sample_procs(void)
             worker_hwm = hwm;
         }
     }
+
+    pid = storm_read_pid(opt.mysql_pid_file);
+    cpu_now[CPU_MARIADB] = pid > 0 ? storm_proc_cpu_ms(pid) : -1;
+    cpu_now[CPU_STORM] = storm_proc_cpu_ms(getpid());
+}
+
+
+/*
+ * CPU time a process used from whole second from_s of the run to whole
+ * second to_s (sample i was taken at i + 1 s), -1 when unknown.
+ */
+static int64_t
+cpu_between(int c, uint32_t from_s, uint32_t to_s)
+{
+    int64_t  from, to;
+
+    if (to_s > nsamples) {
+        to_s = nsamples;
+    }
+
+    if (from_s >= to_s) {
+        return -1;
+    }
+
+    from = from_s == 0 ? 0 : samples[from_s - 1].cpu_ms[c];
+    to = samples[to_s - 1].cpu_ms[c];
+
+    return from < 0 || to < 0 ? -1 : to - from;
 }
 
 
@@ -2194,7 +2242,7 @@ status_sample(void)
 static void
 take_sample(void)
 {
-    int        ep;
+    int        ep, c;
     sample_t  *s;
 
     if (nsamples == samples_cap) {
@@ -2229,6 +2277,11 @@ take_sample(void)
     }
 
     sample_procs();
+
+    for (c = 0; c < CPU_N; c++) {
+        s->cpu_ms[c] = cpu_now[c] < 0 || cpu_base[c] < 0
+                       ? -1 : cpu_now[c] - cpu_base[c];
+    }
 
     /* A line every ten seconds for whoever watches the run. */
     if (!opt.quiet && nsamples % 10 == 0) {
@@ -2393,6 +2446,8 @@ run(void)
 
     deadline = (int64_t) (opt.duration * 1e6);
     next_sample = 1000000;
+    sample_procs();
+    memcpy(cpu_base, cpu_now, sizeof(cpu_base));
     next_scan = 100000;
     end_after = -1;
 
@@ -2857,10 +2912,123 @@ burst_per_second(void)
 }
 
 
+/*
+ * The payment burst's CPU time a payment, by process (ms[c], -1 unknown),
+ * over the whole seconds of the run that cover the burst, and the payments
+ * a second that all the machine's cores could give at that cost (0 when a
+ * process is unknown).  Returns 0 when there was no burst.
+ */
+static int
+burst_cpu(double *ms, uint32_t *from_s, uint32_t *to_s, double *ceiling)
+{
+    double   all;
+    int64_t  used;
+    long     cores;
+    int      c;
+
+    if (opt.pay_at <= 0 || burst_first_us < 0 || burst_paid == 0) {
+        return 0;
+    }
+
+    *from_s = (uint32_t) (burst_first_us / 1000000);
+    *to_s = (uint32_t) ((burst_last_us + 999999) / 1000000);
+    all = 0;
+
+    for (c = 0; c < CPU_N; c++) {
+        used = cpu_between(c, *from_s, *to_s);
+        ms[c] = used < 0 ? -1.0 : (double) used / (double) burst_paid;
+        all = all < 0 || ms[c] < 0 ? -1.0 : all + ms[c];
+    }
+
+    cores = sysconf(_SC_NPROCESSORS_ONLN);
+    *ceiling = all > 0 && cores > 0 ? 1000.0 * (double) cores / all : 0;
+
+    return 1;
+}
+
+
+static void
+report_cpu_text(double elapsed)
+{
+    double    ms[CPU_N], ceiling;
+    uint32_t  from_s, to_s;
+    int64_t   used;
+    int       c;
+
+    printf("CPU over the storm (%ld cores, %.1f s):",
+           sysconf(_SC_NPROCESSORS_ONLN), elapsed);
+
+    for (c = 0; c < CPU_N; c++) {
+        used = cpu_between(c, 0, nsamples);
+
+        if (used < 0) {
+            printf("%s %s unknown", c ? "," : "", cpu_titles[c]);
+
+        } else {
+            printf("%s %s %.1f s", c ? "," : "", cpu_titles[c],
+                   used / 1000.0);
+        }
+    }
+
+    printf("\n");
+
+    if (!burst_cpu(ms, &from_s, &to_s, &ceiling)) {
+        return;
+    }
+
+    printf("payment burst, CPU a payment (seconds %u to %u of the run):",
+           from_s, to_s);
+
+    for (c = 0; c < CPU_N; c++) {
+        printf("%s %s %.2f ms", c ? "," : "", cpu_titles[c], ms[c]);
+    }
+
+    if (ceiling > 0) {
+        printf("; at that cost the cores pay at most %.0f a second",
+               ceiling);
+    }
+
+    printf("\n");
+}
+
+
+static void
+report_cpu_json(FILE *f)
+{
+    double    ms[CPU_N], ceiling;
+    uint32_t  from_s, to_s;
+    int       c;
+
+    fprintf(f, "\"cpu\":{\"cores\":%ld,\"storm_ms\":{",
+            sysconf(_SC_NPROCESSORS_ONLN));
+
+    for (c = 0; c < CPU_N; c++) {
+        fprintf(f, "%s\"%s\":%lld", c ? "," : "", cpu_keys[c],
+                (long long) cpu_between(c, 0, nsamples));
+    }
+
+    fprintf(f, "}");
+
+    if (burst_cpu(ms, &from_s, &to_s, &ceiling)) {
+        fprintf(f, ",\"pay_burst\":{\"from_s\":%u,\"to_s\":%u,"
+                "\"ceiling_per_second\":%.0f,\"ms_per_payment\":{", from_s,
+                to_s, ceiling);
+
+        for (c = 0; c < CPU_N; c++) {
+            fprintf(f, "%s\"%s\":%.3f", c ? "," : "", cpu_keys[c], ms[c]);
+        }
+
+        fprintf(f, "}}");
+    }
+
+    fprintf(f, "},\n");
+}
+
+
 static int
 report(const char *tag, int64_t t_end)
 {
-    int          ep, s, failed;
+    int          ep, s, c, failed;
     uint32_t     i;
     uint64_t     inversions, checked, total_req, st_total[STATUS_CODES];
     size_t       nerr, nconnerr, n_est_join = 0;
@@ -3089,6 +3257,7 @@ report(const char *tag, int64_t t_end)
            (double) pending_wait_max / 1000.0,
            (unsigned long long) reconnects, cpu_user, cpu_sys,
            elapsed > 0 ? 100.0 * (cpu_user + cpu_sys) / elapsed : 0);
+    report_cpu_text(elapsed);
 
     if (opt.verify) {
         printf("database: %s; sold seats %lld (distinct %lld, live "
@@ -3186,6 +3355,7 @@ report(const char *tag, int64_t t_end)
             worker_anon_peak);
     fprintf(f, "\"room_admitted_total\":%lld,\n",
             (long long) srv_admitted_total);
+    report_cpu_json(f);
     fprintf(f, "\"t0_epoch_ms\":%lld,\"request_timeout_s\":%.1f,"
             "\"hung_requests\":%llu,\n", (long long) t0_epoch_ms,
             opt.request_timeout, (unsigned long long) hung);
@@ -3291,7 +3461,13 @@ report(const char *tag, int64_t t_end)
         fprintf(t, "\t%s_p99_ms", ep_names[ep]);
     }
 
-    fprintf(t, "\tsrv_waiting\tsrv_active\tzone_used\n");
+    fprintf(t, "\tsrv_waiting\tsrv_active\tzone_used");
+
+    for (c = 0; c < CPU_N; c++) {
+        fprintf(t, "\tcpu_%s_ms", cpu_keys[c]);
+    }
+
+    fprintf(t, "\n");
 
     for (i = 0; i < nsamples; i++) {
         sample_t  *sm = &samples[i];
@@ -3314,8 +3490,15 @@ report(const char *tag, int64_t t_end)
             fprintf(t, "\t%.2f", sm->ep_p99[ep] / 1000.0);
         }
 
-        fprintf(t, "\t%lld\t%lld\t%lld\n", (long long) sm->srv_waiting,
+        fprintf(t, "\t%lld\t%lld\t%lld", (long long) sm->srv_waiting,
                 (long long) sm->srv_active, (long long) sm->zone_used);
+
+        /* CPU time used in this second of the run. */
+        for (c = 0; c < CPU_N; c++) {
+            fprintf(t, "\t%lld", (long long) cpu_between(c, i, i + 1));
+        }
+
+        fprintf(t, "\n");
     }
 
     fclose(t);
@@ -3431,7 +3614,8 @@ usage(void)
 "  --db-name NAME        default ticket\n"
 "  --out DIR             results (default bench/results)\n"
 "  --label NAME          result file name part\n"
-"  --nginx-pid FILE --worker-pid FILE   for peak RSS\n"
+"  --nginx-pid FILE --worker-pid FILE   for peak RSS and CPU time\n"
+"  --mysql-pid FILE      MariaDB's pid file, for its CPU time\n"
 "  --abandon-wait F --abandon-hold F --pay-late F   fractions of users\n"
 "  --hold-seconds S      the worker's hold lifetime (pay-late waits longer)\n"
 "  --think MIN,MAX       seconds between a user's steps\n"
@@ -3477,6 +3661,7 @@ parse_options(int argc, char **argv)
         { "quiet", 0, NULL, 14 }, { "help", 0, NULL, 'h' },
         { "leave", 1, NULL, 15 }, { "status-path", 1, NULL, 16 },
         { "faults", 0, NULL, 17 }, { "pay-at", 1, NULL, 18 },
+        { "mysql-pid", 1, NULL, 19 },
         { NULL, 0, NULL, 0 }
     };
 
@@ -3575,6 +3760,7 @@ parse_options(int argc, char **argv)
         case 16: opt.status_path = optarg; break;
         case 17: opt.faults = 1; break;
         case 18: opt.pay_at = atof(optarg); break;
+        case 19: opt.mysql_pid_file = optarg; break;
         default: usage();
         }
     }

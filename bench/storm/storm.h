@@ -33,6 +33,7 @@ typedef struct {
     const char  *label;
     const char  *nginx_pid_file;
     const char  *worker_pid_file;
+    const char  *mysql_pid_file;  /* MariaDB's, for its CPU time */
     const char  *status_path;     /* the room's stats, if any */
     double       abandon_wait;    /* fractions of users */
     double       abandon_hold;
@@ -114,5 +115,7 @@ long storm_read_pid(const char *path);
 void storm_proc_mem(long pid, long *rss_kb, long *hwm_kb, long *anon_kb);
 /* The children of a process (NGINX workers of a master). */
 size_t storm_children(long pid, long *out, size_t max);
+/* CPU time (user + system) a process has used, in ms; -1 when it is gone. */
+int64_t storm_proc_cpu_ms(long pid);
 
 #endif /* STORM_H */
