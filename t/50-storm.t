@@ -99,7 +99,7 @@ SKIP: {
 # payment in the burst.
 my $cpu = $b->{result}{cpu} // {};
 for my $p (qw(nginx_workers worker mariadb storm)) {
-    cmp_ok($cpu->{storm_ms}{$p} // -1, '>', 0, "CPU time of $p measured");
+    cmp_ok($cpu->{run_ms}{$p} // -1, '>', 0, "CPU time of $p measured");
     cmp_ok($cpu->{pay_burst}{ms_per_payment}{$p} // -1, '>=', 0,
            "burst: CPU a payment of $p reported");
 }

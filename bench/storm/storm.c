@@ -2980,7 +2980,12 @@ report_cpu_text(double elapsed)
            from_s, to_s);
 
     for (c = 0; c < CPU_N; c++) {
-        printf("%s %s %.2f ms", c ? "," : "", cpu_titles[c], ms[c]);
+        if (ms[c] < 0) {
+            printf("%s %s unknown", c ? "," : "", cpu_titles[c]);
+
+        } else {
+            printf("%s %s %.2f ms", c ? "," : "", cpu_titles[c], ms[c]);
+        }
     }
 
     if (ceiling > 0) {
@@ -2999,7 +3004,7 @@ report_cpu_json(FILE *f)
     uint32_t  from_s, to_s;
     int       c;
 
-    fprintf(f, "\"cpu\":{\"cores\":%ld,\"storm_ms\":{",
+    fprintf(f, "\"cpu\":{\"cores\":%ld,\"run_ms\":{",
             sysconf(_SC_NPROCESSORS_ONLN));
 
     for (c = 0; c < CPU_N; c++) {
