@@ -410,27 +410,47 @@ storm_proc_mem(long pid, long *rss_kb, long *hwm_kb, long *anon_kb)
 }
 
 
-int64_t
-storm_proc_cpu_ms(long pid)
+/*
+ * The fields of /proc/<pid>/stat after the command name, which may hold
+ * spaces and parentheses (hence the last ')'), in buf; NULL when the
+ * process is gone.
+ */
+static const char *
+storm_proc_stat(long pid, char *buf, size_t len)
 {
-    unsigned long  utime, stime;
-    long           hz;
-    char           path[64], buf[512], *p;
-    FILE          *f;
+    char   path[64], *p;
+    FILE  *f;
 
     snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 
     f = fopen(path, "r");
     if (f == NULL) {
-        return -1;
+        return NULL;
     }
 
-    p = fgets(buf, sizeof(buf), f);
+    p = fgets(buf, (int) len, f);
     fclose(f);
 
-    /* The command name may hold spaces: the fields follow its ')'. */
-    if (p == NULL || (p = strrchr(buf, ')')) == NULL
-        || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u"
+    if (p == NULL || (p = strrchr(buf, ')')) == NULL) {
+        return NULL;
+    }
+
+    return p + 1;
+}
+
+
+int64_t
+storm_proc_cpu_ms(long pid)
+{
+    unsigned long   utime, stime;
+    const char     *fields;
+    long            hz;
+    char            buf[512];
+
+    fields = storm_proc_stat(pid, buf, sizeof(buf));
+
+    if (fields == NULL
+        || sscanf(fields, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u"
                   " %lu %lu", &utime, &stime) != 2)
     {
         return -1;
@@ -447,8 +467,8 @@ storm_children(long pid, long *out, size_t max)
 {
     size_t          n;
     long            ppid, child;
-    char            path[300], buf[512], *p;
-    FILE           *f;
+    const char     *fields;
+    char            buf[512];
     DIR            *d;
     struct dirent  *e;
 
@@ -464,27 +484,12 @@ storm_children(long pid, long *out, size_t max)
             continue;
         }
 
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-
-        f = fopen(path, "r");
-        if (f == NULL) {
-            continue;
-        }
-
-        if (fgets(buf, sizeof(buf), f) == NULL) {
-            fclose(f);
-            continue;
-        }
-
-        fclose(f);
-
-        /* The command name may hold spaces: the fields follow its ')'. */
-        p = strrchr(buf, ')');
-        if (p == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1) {
-            continue;
-        }
-
         child = strtol(e->d_name, NULL, 10);
+        fields = storm_proc_stat(child, buf, sizeof(buf));
+
+        if (fields == NULL || sscanf(fields, " %*c %ld", &ppid) != 1) {
+            continue;
+        }
 
         if (ppid == pid) {
             out[n++] = child;
